@@ -1,0 +1,51 @@
+"""Add four corner crops of every original photo in images/, resized back to its size.
+
+    python augment_data.py
+
+Crop names derive from the original's (<name>_crop1.png … _crop4.png), so a second run adds
+nothing and training keeps all crops of one photo on the same side of its validation split.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from colorizer import config
+from colorizer.images import CROPS_PER_PHOTO, corner_crops, crop_name, is_crop, list_images, save_png
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", default=config.IMAGES_DIR, help="folder of original PNGs")
+    return p.parse_args()
+
+
+def main():
+    args = parse_args()
+    images = Path(args.images)
+    originals = [p for p in list_images(images) if not is_crop(p)] if images.is_dir() else []
+    if not originals:
+        sys.exit(f"augment_data.py: no photos in {images}/: run cleanup_data.py first")
+
+    written = present = 0
+    for path in originals:
+        targets = [images / crop_name(path, i + 1) for i in range(CROPS_PER_PHOTO)]
+        if all(t.exists() for t in targets):
+            present += len(targets)
+            continue
+        with Image.open(path) as img:
+            crops = corner_crops(img.convert("RGB"))
+        for target, crop in zip(targets, crops):
+            if target.exists():
+                present += 1
+            else:
+                save_png(crop, target)
+                written += 1
+    print(f"augment_data.py: {len(originals)} originals; wrote {written} crops, {present} were "
+          f"already there; {len(originals) + written + present} images in {images}/")
+
+
+if __name__ == "__main__":
+    main()

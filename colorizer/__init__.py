@@ -1,0 +1,1 @@
+"""Helpers shared by the four scripts: settings, color math, image files, data, model, metrics."""

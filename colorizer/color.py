@@ -1,0 +1,75 @@
+"""Gray and color, split and merged. All numpy; images are uint8 RGB (..., 3) and uint8 gray (...).
+
+Gray is Rec.601 luma, exactly what Pillow's convert("L") gives.
+Hue is the hexcone hue of HSV/HSL, the original project's convention: red 0°, yellow 60°,
+green 120°, blue 240° (on its 0–240 scale a value x is 1.5·x degrees).
+Saturation is the hexcone chroma max(R, G, B) − min(R, G, B) on 0–1 (HSV saturation × value):
+unlike HSV/HSL saturation it stays small and stable in near-black and near-white pixels, and an
+error in it is an error of the same size in RGB, so a loss on it tracks the error people see.
+Color is stored as the point saturation · (cos h, sin h): two channels, the "chroma".
+"""
+
+import numpy as np
+
+LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
+# Pillow's fixed-point Rec.601 weights (x / 65536), so rgb_to_gray matches convert("L") bit for bit.
+_LUMA_FIXED = np.array([19595, 38470, 7471], np.uint32)
+_SEXTANT = np.pi / 3  # hexcone hue is measured in sixths of a turn
+GRAY_MEAN_SATURATION = 2.0 / 255  # below this mean chroma a photo counts as grayscale
+# The uint8 gray is off by up to half a level; without this slack a saturated pixel at the gamut
+# edge would lose several levels of saturation to that rounding alone.
+_GAMUT_SLACK = 0.5 / 255
+
+
+def rgb_to_gray(img_rgb):
+    """uint8 RGB (..., 3) -> uint8 Rec.601 luma (...)."""
+    return ((img_rgb.astype(np.uint32) @ _LUMA_FIXED + 32768) >> 16).astype(np.uint8)
+
+
+def rgb_to_chroma(img_rgb):
+    """uint8 RGB (..., 3) -> float32 saturation · (cos hue, sin hue), shape (..., 2)."""
+    rgb = img_rgb.astype(np.float32) / 255
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    high, low = rgb.max(-1), rgb.min(-1)
+    sat = high - low
+    safe = np.where(sat > 0, sat, 1)
+    sextant = np.where(high == r, ((g - b) / safe) % 6,
+                       np.where(high == g, (b - r) / safe + 2, (r - g) / safe + 4))
+    angle = sextant * _SEXTANT
+    return np.stack([sat * np.cos(angle), sat * np.sin(angle)], -1).astype(np.float32)
+
+
+def chroma_to_hue_saturation(chroma):
+    """float (..., 2) -> (hue in degrees 0–360, saturation 0–1)."""
+    hue = np.degrees(np.arctan2(chroma[..., 1], chroma[..., 0])) % 360
+    return hue, np.hypot(chroma[..., 0], chroma[..., 1])
+
+
+def _pure_hue_rgb(hue_deg):
+    """Hue in degrees (...) -> the fully saturated color of that hue, float RGB (..., 3) on 0–1."""
+    k = (np.array([5, 3, 1], np.float32) + (hue_deg / 60)[..., None]) % 6
+    return 1 - np.clip(np.minimum(k, 4 - k), 0, 1)
+
+
+def merge(gray, chroma):
+    """uint8 gray (...) + float chroma (..., 2) -> uint8 RGB (..., 3) whose luma is the gray.
+
+    The color is added along a direction of zero luma, so brightness is kept exactly; where the
+    hue cannot reach that saturation at this brightness, the saturation is cut to the gamut edge.
+    """
+    y = gray.astype(np.float32)[..., None] / 255
+    hue, sat = chroma_to_hue_saturation(chroma.astype(np.float32))
+    pure = _pure_hue_rgb(hue)
+    direction = pure - (pure @ LUMA_WEIGHTS)[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.where(direction > 0, (1 + _GAMUT_SLACK - y) / direction,
+                        np.where(direction < 0, -(y + _GAMUT_SLACK) / direction, np.inf))
+    sat = np.minimum(sat, room.min(-1))
+    rgb = y + sat[..., None] * direction
+    return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
+
+
+def is_grayscale(img_rgb):
+    """True when a uint8 RGB photo carries (almost) no color."""
+    rgb = img_rgb.astype(np.int16)
+    return (rgb.max(-1) - rgb.min(-1)).mean() < GRAY_MEAN_SATURATION * 255

@@ -1,0 +1,128 @@
+"""Image files: find them, open them upright in RGB, square-crop them, name and write the results.
+
+No TensorFlow here: cleanup_data.py and augment_data.py use this module alone.
+"""
+
+import hashlib
+import os
+import random
+import re
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import skimage.data
+from PIL import Image, ImageOps
+
+from .config import IMAGE_SIZE
+
+# Color photos shipped inside the dependencies, so the pipeline runs with no download.
+_SKIMAGE_PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "ihc.png",
+                   "motorcycle_left.png", "motorcycle_right.png", "hubble_deep_field.jpg",
+                   "retina.jpg"]
+_MATPLOTLIB_PHOTOS = ["grace_hopper.jpg", "Minduka_Present_Blue_Pack.png"]
+
+CROPS_PER_PHOTO = 4
+CROP_FRACTION = 0.8  # each augment crop keeps this share of the side, from one corner
+_CROP_NAME = re.compile(r"^(?P<original>.+)_crop(?P<index>\d+)$")
+
+
+def sample_photo_paths():
+    """The bundled color photos, as paths."""
+    skimage_dir = Path(skimage.data.data_dir)
+    matplotlib_dir = Path(matplotlib.get_data_path()) / "sample_data"
+    return ([skimage_dir / name for name in _SKIMAGE_PHOTOS]
+            + [matplotlib_dir / name for name in _MATPLOTLIB_PHOTOS])
+
+
+def walk_files(folder):
+    """Every file below folder, recursively, in a stable order."""
+    return sorted(Path(root) / name for root, _, names in os.walk(folder) for name in names)
+
+
+def open_rgb(path, size=None):
+    """Open any image Pillow reads, rotated upright by its EXIF tag, as RGB on white.
+
+    size lets a JPEG decode at a reduced scale that is still at least size×size (draft mode).
+    """
+    img = Image.open(path)
+    if size is not None and img.format == "JPEG":
+        img.draft("RGB", (size, size))
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        flat = Image.new("RGB", img.size, "white")
+        flat.paste(img, mask=img.getchannel("A"))
+        return flat
+    return img.convert("RGB")
+
+
+def square(img, size=IMAGE_SIZE):
+    """Center-crop to a square and resize to size×size, as the original project did."""
+    return ImageOps.fit(img, (size, size), Image.Resampling.BICUBIC)
+
+
+def photo_name(relative_path):
+    """A flat, unique, file-system-safe PNG name for a photo found at relative_path in a source.
+
+    The stem stays readable; a short hash of the whole relative path keeps two photos with
+    the same name in different folders apart.
+    """
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(relative_path).stem).strip("._") or "photo"
+    digest = hashlib.sha1(Path(relative_path).as_posix().encode()).hexdigest()[:8]
+    return f"{stem[:80]}-{digest}.png"
+
+
+def corner_crops(img):
+    """The augment crops of a photo: one from each corner, resized back to a square of its side."""
+    width, height = img.size
+    side = min(width, height)
+    crop = round(side * CROP_FRACTION)
+    corners = [(0, 0), (width - crop, 0), (0, height - crop), (width - crop, height - crop)]
+    return [img.crop((x, y, x + crop, y + crop)).resize((side, side), Image.Resampling.BICUBIC)
+            for x, y in corners]
+
+
+def crop_name(original_path, index):
+    """File name of an original's index-th augment crop (1-based)."""
+    return f"{Path(original_path).stem}_crop{index}.png"
+
+
+def original_stem(path):
+    """The stem of the original photo a file in images/ comes from (itself, or its crop's source)."""
+    match = _CROP_NAME.match(Path(path).stem)
+    return match["original"] if match else Path(path).stem
+
+
+def is_crop(path):
+    return _CROP_NAME.match(Path(path).stem) is not None
+
+
+def list_images(folder):
+    """The PNG files directly in folder, sorted."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() == ".png" and p.is_file())
+
+
+def split_by_original(paths, val_fraction, seed):
+    """Split paths into (train, val) so all crops of one original photo land on the same side."""
+    groups = sorted({original_stem(p) for p in paths})
+    random.Random(seed).shuffle(groups)
+    n_val = min(len(groups) - 1, max(1, round(len(groups) * val_fraction)))
+    val_groups = set(groups[:n_val])
+    train = [p for p in paths if original_stem(p) not in val_groups]
+    val = [p for p in paths if original_stem(p) in val_groups]
+    return train, val
+
+
+def save_png(img, path):
+    """Write a PNG atomically: a half-written file never carries the final name."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    img.save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def load_array(path):
+    """A PNG from images/ as uint8 RGB (H, W, 3)."""
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))

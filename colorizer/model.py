@@ -1,0 +1,169 @@
+"""The conditional VAE: main_vae_encoder, main_vae_decoder and main_vae, the whole model.
+
+Contract of every model here: gray comes in as float 0–255, shape (S, S, 1); color goes in and
+out as the two chroma channels of colorizer.color, shape (S, S, 2). S is a multiple of 16.
+The encoder and decoder use built-in layers only, so they load anywhere with plain
+keras.saving.load_model; main_vae needs this module imported first (its classes register here).
+"""
+
+import keras
+from keras import layers, ops
+
+from .config import DOWNSAMPLINGS
+
+ENCODER_INPUTS = ("color", "gray")  # the recognition network sees gray and color, or gray only
+
+
+def _conv(x, filters, strides=1, name=None):
+    return layers.Conv2D(filters, 3, strides=strides, padding="same", activation="relu", name=name)(x)
+
+
+def _tile(z, side, name):
+    """Spread a latent vector over a side×side map, so convolutions see z at every pixel."""
+    z_map = layers.Reshape((1, 1, z.shape[-1]), name=f"{name}_reshape")(z)
+    return layers.UpSampling2D(size=side, name=name)(z_map)
+
+
+def build_encoder(size, latent_dim, width, encoder_input):
+    """Recognition network q(z | gray, color), or q(z | gray) as in the original project."""
+    gray = keras.Input((size, size, 1), name="gray")
+    inputs = [gray]
+    x = layers.Rescaling(1 / 127.5, offset=-1, name="gray_scaled")(gray)
+    if encoder_input == "color":
+        chroma = keras.Input((size, size, 2), name="chroma")
+        inputs.append(chroma)
+        x = layers.Concatenate(name="gray_and_chroma")([x, chroma])
+    for level in range(DOWNSAMPLINGS):
+        x = _conv(x, width * 2**level, strides=2, name=f"down{level + 1}")
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dense(width * 8, activation="relu", name="hidden")(x)
+    z_mean = layers.Dense(latent_dim, name="z_mean")(x)
+    z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
+    return keras.Model(inputs, [z_mean, z_log_var], name="main_vae_encoder")
+
+
+def build_decoder(size, latent_dim, width):
+    """p(color | z, gray): a U-Net over the full-size gray with z tiled in at every scale.
+
+    Chroma is predicted at half size and upsampled bilinearly: color varies slowly, so the
+    full-size work goes into reading the gray, not into painting it.
+    """
+    z = keras.Input((latent_dim,), name="z")
+    gray = keras.Input((size, size, 1), name="gray")
+    x = layers.Rescaling(1 / 127.5, offset=-1, name="gray_scaled")(gray)
+    x = _conv(x, width // 2, name="gray_features")
+    skips = []
+    for level in range(DOWNSAMPLINGS):
+        x = _conv(x, width * 2**level, strides=2, name=f"down{level + 1}")
+        x = _conv(x, width * 2**level, name=f"down{level + 1}_conv")
+        skips.append(x)
+    side = size // 2**DOWNSAMPLINGS
+    x = layers.Concatenate(name="bottleneck_z")([x, _tile(z, side, "z_tiled_bottleneck")])
+    x = _conv(x, width * 8, name="bottleneck")
+    for level in reversed(range(DOWNSAMPLINGS - 1)):
+        side *= 2
+        x = layers.UpSampling2D(name=f"up{level + 1}")(x)
+        x = layers.Concatenate(name=f"up{level + 1}_merge")(
+            [x, skips[level], _tile(z, side, f"z_tiled_up{level + 1}")])
+        x = _conv(x, width * 2**level, name=f"up{level + 1}_conv")
+    chroma_half = layers.Conv2D(2, 3, padding="same", activation="tanh", name="chroma_half")(x)
+    chroma = layers.UpSampling2D(interpolation="bilinear", name="chroma")(chroma_half)
+    return keras.Model([z, gray], chroma, name="main_vae_decoder")
+
+
+@keras.saving.register_keras_serializable(package="colorizer")
+class Sampling(layers.Layer):
+    """Uses (z_mean, z_log_var) to sample z, the vector encoding one colorization."""
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        z_mean, z_log_var = inputs
+        epsilon = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        return z_mean + ops.exp(0.5 * z_log_var) * epsilon
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="colorizer")
+class CVAE(keras.Model):
+    """Encoder and decoder trained together on the evidence lower bound.
+
+    Reconstruction: squared chroma error summed over pixels and channels; KL to N(0, I) summed
+    over the latent; both averaged over the batch, the KL weighted by kl_weight.
+    """
+
+    def __init__(self, encoder, decoder, kl_weight=1.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.kl_weight = kl_weight
+        self.seed = seed
+        self.sampling = Sampling(seed=seed, name="sampling")
+        self.total_loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+
+    @property
+    def encoder_input(self):
+        return "color" if len(self.encoder.inputs) == 2 else "gray"
+
+    @property
+    def metrics(self):
+        return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
+
+    def call(self, inputs):
+        gray, chroma = inputs
+        z_mean, z_log_var = self.encoder([gray, chroma] if self.encoder_input == "color" else gray)
+        z = self.sampling([z_mean, z_log_var])
+        return self.decoder([z, gray]), z_mean, z_log_var
+
+    def _elbo_terms(self, data, training):
+        gray, chroma = data
+        reconstruction, z_mean, z_log_var = self((gray, chroma), training=training)
+        reconstruction_loss = ops.mean(ops.sum(ops.square(chroma - reconstruction), axis=(1, 2, 3)))
+        kl = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
+        kl_loss = ops.mean(ops.sum(kl, axis=1))
+        return reconstruction_loss + self.kl_weight * kl_loss, reconstruction_loss, kl_loss
+
+    def _track(self, total, reconstruction, kl):
+        self.total_loss_tracker.update_state(total)
+        self.reconstruction_loss_tracker.update_state(reconstruction)
+        self.kl_loss_tracker.update_state(kl)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        import tensorflow as tf  # the custom step is written for the TensorFlow backend
+
+        with tf.GradientTape() as tape:
+            losses = self._elbo_terms(data, training=True)
+        grads = tape.gradient(losses[0], self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return self._track(*losses)
+
+    def test_step(self, data):
+        return self._track(*self._elbo_terms(data, training=False))
+
+    def get_config(self):
+        return {**super().get_config(),
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "decoder": keras.saving.serialize_keras_object(self.decoder),
+                "kl_weight": self.kl_weight, "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
+        return cls(**config)
+
+
+def build_cvae(size, latent_dim, width, encoder_input, kl_weight, seed):
+    if encoder_input not in ENCODER_INPUTS:
+        raise ValueError(f"encoder_input must be one of {ENCODER_INPUTS}")
+    encoder = build_encoder(size, latent_dim, width, encoder_input)
+    decoder = build_decoder(size, latent_dim, width)
+    return CVAE(encoder, decoder, kl_weight=kl_weight, seed=seed, name="main_vae")

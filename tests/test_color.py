@@ -1,0 +1,63 @@
+"""The color representation, on real photos."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorizer.color import (chroma_to_hue_saturation, is_grayscale, merge, rgb_to_chroma,
+                             rgb_to_gray)
+
+
+def test_gray_is_pillow_luma(color_photos):
+    for img_rgb in color_photos:
+        expected = np.asarray(Image.fromarray(img_rgb).convert("L"))
+        assert np.array_equal(rgb_to_gray(img_rgb), expected)
+
+
+def test_split_and_merge_gives_the_photo_back(color_photos):
+    for img_rgb in color_photos:
+        back = merge(rgb_to_gray(img_rgb), rgb_to_chroma(img_rgb))
+        assert np.abs(back.astype(int) - img_rgb).max() <= 1
+
+
+def test_merge_keeps_the_gray_whatever_the_color(color_photos):
+    rng = np.random.default_rng(0)
+    for img_rgb in color_photos[:10]:
+        gray = rgb_to_gray(img_rgb)
+        wild = rng.normal(0, 1, gray.shape + (2,)).astype(np.float32)  # far outside the gamut
+        merged = merge(gray, wild)
+        assert np.abs(rgb_to_gray(merged).astype(int) - gray).max() <= 1
+        assert merged.std(axis=-1).mean() > 5  # and it really is colored
+
+
+@pytest.mark.parametrize("rgb, hue", [((255, 0, 0), 0), ((255, 255, 0), 60), ((0, 255, 0), 120),
+                                      ((0, 255, 255), 180), ((0, 0, 255), 240)])
+def test_hue_convention_and_saturation(rgb, hue):
+    got_hue, sat = chroma_to_hue_saturation(rgb_to_chroma(np.array(rgb, np.uint8)))
+    assert got_hue == pytest.approx(hue, abs=1e-3)
+    assert sat == pytest.approx(1.0)
+    assert hue / 1.5 == pytest.approx(got_hue / 1.5)  # the 0–240 scale of the original
+
+
+def test_saturation_is_cut_not_brightness_where_unreachable():
+    gray = np.array([240, 20], np.uint8)  # too bright, too dark for a strong blue
+    blue = np.array([[np.cos(np.radians(240)), np.sin(np.radians(240))]] * 2, np.float32)
+    merged = merge(gray, blue)
+    assert np.array_equal(rgb_to_gray(merged), gray)
+    hue, sat = chroma_to_hue_saturation(rgb_to_chroma(merged))
+    assert sat[0] < 0.1 and sat[1] < 0.75  # 1.0 was asked for
+    assert hue == pytest.approx([240, 240], abs=2)
+
+
+def test_gray_and_zero_chroma():
+    levels = np.arange(256, dtype=np.uint8)
+    gray_rgb = np.stack([levels] * 3, -1)
+    assert np.all(rgb_to_chroma(gray_rgb) == 0)
+    assert np.array_equal(merge(levels, np.zeros((256, 2), np.float32)), gray_rgb)
+
+
+def test_is_grayscale(color_photos):
+    img_rgb = color_photos[0]
+    gray_rgb = np.asarray(Image.fromarray(img_rgb).convert("L").convert("RGB"))
+    assert is_grayscale(gray_rgb)
+    assert not is_grayscale(img_rgb)

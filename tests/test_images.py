@@ -1,0 +1,47 @@
+"""File helpers: names, crops, the split by original photo."""
+
+from pathlib import Path
+
+from PIL import Image
+
+from colorizer.images import (corner_crops, crop_name, is_crop, open_rgb, original_stem,
+                              photo_name, sample_photo_paths, split_by_original, square)
+
+
+def test_photo_names_are_unique_flat_and_safe():
+    a = photo_name(Path("n01/n01_dog.JPEG"))
+    b = photo_name(Path("n02/n01_dog.JPEG"))
+    odd = photo_name(Path("n03/../../ét é/x y.jpg"))
+    assert a != b and a.startswith("n01_dog-") and a.endswith(".png")
+    assert "/" not in odd and " " not in odd and odd.isascii()
+
+
+def test_crops_name_back_to_their_original():
+    original = Path("images/n01_dog-0123abcd.png")
+    crops = [Path("images") / crop_name(original, i) for i in range(1, 5)]
+    assert len(set(crops)) == 4
+    assert all(is_crop(c) and original_stem(c) == original.stem for c in crops)
+    assert not is_crop(original) and original_stem(original) == original.stem
+
+
+def test_split_keeps_crops_of_one_photo_together():
+    paths = [Path(f"p{i}-00000000.png") for i in range(20)]
+    paths += [Path(crop_name(p, k)) for p in paths for k in range(1, 5)]
+    train, val = split_by_original(paths, 0.1, seed=3)
+    assert len(train) + len(val) == len(paths) and val
+    assert not {original_stem(p) for p in train} & {original_stem(p) for p in val}
+    assert split_by_original(paths, 0.1, seed=3) == (train, val)
+
+
+def test_square_and_corner_crops_of_a_real_photo():
+    img_sq = square(open_rgb(sample_photo_paths()[1]), 112)  # chelsea, 451x300
+    assert img_sq.size == (112, 112) and img_sq.mode == "RGB"
+    crops = corner_crops(img_sq)
+    assert [c.size for c in crops] == [(112, 112)] * 4
+    assert len({c.tobytes() for c in crops}) == 4
+
+
+def test_transparent_png_is_flattened_on_white(tmp_path):
+    rgba = Image.new("RGBA", (20, 20), (255, 0, 0, 0))
+    rgba.save(tmp_path / "clear.png")
+    assert open_rgb(tmp_path / "clear.png").getpixel((5, 5)) == (255, 255, 255)

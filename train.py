@@ -1,0 +1,115 @@
+"""Train the conditional VAE on the photos in images/ and save it to models/.
+
+    python train.py                                   # defaults below
+    python train.py --epochs 2 --width 8 --latent-dim 8   # a tiny model, for a quick check
+
+Writes models/main_vae.keras (the whole model), models/main_vae_encoder.keras and
+models/main_vae_decoder.keras (all test.py needs). A run starts from scratch.
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from colorizer import config
+from colorizer.images import list_images, split_by_original
+
+# -----------------------------------------------------------------------------
+EPOCHS = 10
+BATCH_SIZE = 32
+LATENT_DIM = 64
+WIDTH = 32  # filters of the first stage; later stages double it
+KL_WEIGHT = 1.0
+LEARNING_RATE = 1e-3
+VAL_FRACTION = 0.1  # share of original photos (with their crops) held out for validation
+SEED = 1337
+# -----------------------------------------------------------------------------
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", default=config.IMAGES_DIR, help="folder of training PNGs")
+    p.add_argument("--models", default=config.MODELS_DIR, help="folder the models are saved to")
+    p.add_argument("--epochs", type=positive_int, default=EPOCHS)
+    p.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
+    p.add_argument("--latent-dim", type=positive_int, default=LATENT_DIM)
+    p.add_argument("--width", type=positive_int, default=WIDTH, help="model width (filters)")
+    p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--encoder-input", choices=("color", "gray"), default="color",
+                   help="what the encoder sees: gray and true color (a CVAE), or gray only "
+                        "(the original project)")
+    return p.parse_args()
+
+
+def image_size(paths):
+    """The common side of the training images; exits with one line if they differ."""
+    sizes = {}
+    for path in paths:
+        with Image.open(path) as img:
+            sizes.setdefault(img.size, path)
+    if len(sizes) > 1:
+        (a, pa), (b, pb) = list(sizes.items())[:2]
+        sys.exit(f"train.py: images differ in size ({pa.name} is {a}, {pb.name} is {b}); "
+                 "re-run cleanup_data.py and augment_data.py into an empty folder")
+    (width, height), path = next(iter(sizes.items()))
+    if width != height or width % config.SIZE_MULTIPLE:
+        sys.exit(f"train.py: {path.name} is {width}x{height}; training needs squares whose "
+                 f"side is a multiple of {config.SIZE_MULTIPLE}: run cleanup_data.py --size "
+                 f"{config.IMAGE_SIZE}")
+    return width
+
+
+def main():
+    args = parse_args()
+    images_dir, models_dir = Path(args.images), Path(args.models)
+    if not images_dir.is_dir() or not (paths := list_images(images_dir)):
+        sys.exit(f"train.py: no PNG photos in {images_dir}/: run cleanup_data.py "
+                 "(and augment_data.py) first")
+    if models_dir.exists() and not models_dir.is_dir():
+        sys.exit(f"train.py: {models_dir} is a file, not a folder: choose another --models")
+    size = image_size(paths)
+    train_paths, val_paths = split_by_original(paths, VAL_FRACTION, args.seed)
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    from colorizer.data import make_dataset
+    from colorizer.model import build_cvae
+
+    keras.utils.set_random_seed(args.seed)
+    train_ds = make_dataset(train_paths, size, args.batch_size, shuffle=True, seed=args.seed)
+    val_ds = make_dataset(val_paths, size, args.batch_size, shuffle=False) if val_paths else None
+    vae = build_cvae(size, args.latent_dim, args.width, args.encoder_input, KL_WEIGHT, args.seed)
+    vae.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
+    print(f"train.py: {len(train_paths)} training and {len(val_paths)} validation images of "
+          f"{size}x{size}; encoder sees {args.encoder_input}; latent {args.latent_dim}, "
+          f"width {args.width}")
+
+    start = time.time()
+    history = vae.fit(train_ds, validation_data=val_ds, epochs=args.epochs, shuffle=False)
+    minutes = (time.time() - start) / 60
+
+    models_dir.mkdir(parents=True, exist_ok=True)
+    vae.save(models_dir / config.VAE_FILE)
+    vae.encoder.save(models_dir / config.ENCODER_FILE)
+    vae.decoder.save(models_dir / config.DECODER_FILE)
+    last = {k: v[-1] for k, v in history.history.items()}
+    val = f", val_loss {last['val_loss']:.1f}" if "val_loss" in last else ""
+    print(f"train.py: {args.epochs} epochs in {minutes:.1f} min, loss {last['loss']:.1f}"
+          f" (reconstruction {last['reconstruction_loss']:.1f}, KL {last['kl_loss']:.1f}){val};"
+          f" saved to {models_dir}/")
+
+
+if __name__ == "__main__":
+    main()
