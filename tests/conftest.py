@@ -14,7 +14,7 @@ from colorizer.images import sample_photo_paths
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "mini-imagenet-sample" / "ImageNet-Mini" / "images"
-ARCHIVE_COLOR_PHOTOS = 24  # color photos in the small test archive
+ARCHIVE_COLOR_PHOTOS = 24  # color photos in the small test archive, at most
 
 
 def real_photo_paths():
@@ -59,14 +59,15 @@ def archive(tmp_path_factory):
     for path in real_photo_paths():
         with Image.open(path) as img:
             (gray if img.mode == "L" else color).append(path)
-    for i, path in enumerate(color[:ARCHIVE_COLOR_PHOTOS]):
+    n_color = min(ARCHIVE_COLOR_PHOTOS, len(color) - 1)  # the bundled fallback has 11
+    for i, path in enumerate(color[:n_color]):
         folder = root / (path.parent.name if SHARED.is_dir() else f"n{i:08d}")
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, folder / path.name)
     twin = root / "n99999999"
     twin.mkdir()
-    shutil.copy(color[ARCHIVE_COLOR_PHOTOS], twin / color[0].name)  # same name, other photo
+    shutil.copy(color[n_color], twin / color[0].name)  # same name, other photo
     for i, path in enumerate(gray[:2] or color[-2:]):
         with Image.open(path) as img:
             img.convert("L").save(twin / f"gray{i}.jpg")
-    return root, ARCHIVE_COLOR_PHOTOS + 1, 2
+    return root, n_color + 1, 2
