@@ -5,6 +5,8 @@
 
 Each photo is center-cropped and resized to the model's size (112×112), turned to gray, and
 colored from z drawn from N(0, I): test_output/<stem>.png, then <stem>_2.png … <stem>_N.png.
+Photos in color are also scored against their cropped original, beside the gray baseline:
+per-photo rows in test_output/metrics.csv and a table of means. Grayscale photos are only colored.
 Needs only models/main_vae_decoder.keras.
 """
 
@@ -17,11 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from colorizer import config
-from colorizer.color import merge, rgb_to_gray
+from colorizer.color import is_grayscale, merge, rgb_to_gray
 from colorizer.images import open_rgb, save_png, square
+from colorizer.metrics import score_photo, summary_table, write_csv
 
 # -----------------------------------------------------------------------------
 BATCH_SIZE = 256  # colorizations per decoder call
+METRICS_FILE = "metrics.csv"
 UNREADABLE = (OSError, ValueError, SyntaxError, EOFError)
 # -----------------------------------------------------------------------------
 
@@ -71,19 +75,20 @@ def main():
     decoder = keras.saving.load_model(decoder_path)
     latent_dim, size = decoder.inputs[0].shape[-1], decoder.inputs[1].shape[1]
 
-    paths, grays = [], []
+    paths, imgs_orig = [], []
     for path in candidates:
         try:
-            grays.append(rgb_to_gray(np.asarray(square(open_rgb(path, size), size))))
+            imgs_orig.append(np.asarray(square(open_rgb(path, size), size)))
             paths.append(path)
         except UNREADABLE as err:
             print(f"test.py: skipped {path}: not a readable image ({err})", file=sys.stderr)
     if not paths:
         sys.exit(f"test.py: no readable photos in {input_dir}/")
 
+    grays = rgb_to_gray(np.stack(imgs_orig))
     rng = np.random.default_rng(args.seed)
     z = rng.standard_normal((len(paths) * args.samples, latent_dim)).astype(np.float32)
-    gray_rep = np.repeat(np.stack(grays), args.samples, axis=0)
+    gray_rep = np.repeat(grays, args.samples, axis=0)
     chroma = decoder.predict([z, gray_rep[..., None].astype(np.float32)],
                              batch_size=BATCH_SIZE, verbose=0)
     rgb = merge(gray_rep, chroma)
@@ -91,11 +96,22 @@ def main():
     output_dir.mkdir(parents=True, exist_ok=True)
     from PIL import Image
 
+    rows = []
     for i, stem in enumerate(output_stems(paths)):
-        for s in range(args.samples):
-            save_png(Image.fromarray(rgb[i * args.samples + s]), output_dir / sample_name(stem, s))
+        samples_rgb = rgb[i * args.samples:(i + 1) * args.samples]
+        for s, img_rgb in enumerate(samples_rgb):
+            save_png(Image.fromarray(img_rgb), output_dir / sample_name(stem, s))
+        if not is_grayscale(imgs_orig[i]):
+            rows.append({"photo": paths[i].name,
+                         **score_photo(samples_rgb, imgs_orig[i], grays[i])})
+
+    metrics_path = output_dir / METRICS_FILE
+    metrics_path.unlink(missing_ok=True)  # never leave the scores of an earlier run
+    if rows:
+        write_csv(rows, metrics_path)
+        print(summary_table(rows, args.samples))
     print(f"test.py: colorized {len(paths)} photos x {args.samples} samples "
-          f"({size}x{size}) into {output_dir}/")
+          f"({size}x{size}) into {output_dir}/, scored {len(rows)} in color")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,10 @@ ENCODER_INPUTS = ("color", "gray")  # the recognition network sees gray and colo
 
 
 def _conv(x, filters, strides=1, name=None):
-    return layers.Conv2D(filters, 3, strides=strides, padding="same", activation="relu", name=name)(x)
+    """3×3 convolution, batch normalization, ReLU: normalization lets color emerge in minutes."""
+    x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=name)(x)
+    x = layers.BatchNormalization(name=f"{name}_norm")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
 
 
 def _tile(z, side, name):
@@ -97,7 +100,7 @@ class CVAE(keras.Model):
     over the latent; both averaged over the batch, the KL weighted by kl_weight.
     """
 
-    def __init__(self, encoder, decoder, kl_weight=1.0, seed=None, **kwargs):
+    def __init__(self, encoder, decoder, kl_weight, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder

@@ -1,5 +1,6 @@
 """The four scripts end to end, as subprocesses, on a small archive of real photos, tiny model."""
 
+import csv
 import subprocess
 import sys
 
@@ -28,6 +29,8 @@ def pipeline(tmp_path_factory, archive):
     for i, path in enumerate(sorted(archive_dir.glob("*/*"))[:4]):
         with Image.open(path) as img:  # any size, any format
             img.save(test_images / f"photo{i}{'.jpg' if i % 2 else '.png'}")
+            if i == 0:
+                img.convert("L").save(test_images / "gray.png")
     out["test"] = run_script("test.py", "--samples", "3", "--seed", "7", cwd=work).stdout
     return work, out, n_color, n_gray
 
@@ -76,7 +79,9 @@ def test_decoder_loads_without_the_package(pipeline, tmp_path):
 def test_test_writes_samples_in_color_keeping_the_gray(pipeline):
     work, out, *_ = pipeline
     outputs = sorted(p.name for p in (work / "test_output").iterdir())
-    assert outputs == sorted(f"photo{i}{s}.png" for i in range(4) for s in ("", "_2", "_3"))
+    expected = [f"{stem}{s}.png" for stem in ("gray", "photo0", "photo1", "photo2", "photo3")
+                for s in ("", "_2", "_3")]
+    assert outputs == sorted(expected + ["metrics.csv"])
     for i in range(4):
         with Image.open(work / "test_output" / f"photo{i}.png") as img:
             assert img.size == (112, 112) and img.mode == "RGB"
@@ -84,7 +89,29 @@ def test_test_writes_samples_in_color_keeping_the_gray(pipeline):
         src = next((work / "test_images").glob(f"photo{i}.*"))
         gray_in = np.asarray(square(open_rgb(src, 112)).convert("L"), int)
         assert np.abs(gray_out - gray_in).mean() <= 1
-    assert "colorized 4 photos x 3 samples" in out["test"]
+    assert "colorized 5 photos x 3 samples" in out["test"]
+
+
+def test_color_photos_are_scored_beside_the_gray_baseline(pipeline):
+    work, out, *_ = pipeline
+    with open(work / "test_output" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["photo"] for r in rows) == ["photo0.png", "photo1.jpg", "photo2.png", "photo3.jpg"]
+    for row in rows:
+        assert 10 < float(row["psnr_gray"]) < 60 and 10 < float(row["psnr"]) < 60
+        assert float(row["psnr_best"]) >= float(row["psnr"])
+        assert float(row["colorfulness_orig"]) > 0 and float(row["diversity"]) > 0
+        assert float(row["luma_error"]) <= 1
+    assert "gray baseline" in out["test"] and "best of 3" in out["test"]
+    assert "scored 4 in color" in out["test"]
+
+
+def test_max_minutes_stops_training_and_saves(pipeline, tmp_path):
+    work, *_ = pipeline
+    result = run_script("train.py", *TINY[2:], "--epochs", "1000", "--max-minutes", "0.05",
+                        "--models", tmp_path, cwd=work)
+    assert "(stopped by --max-minutes)" in result.stdout
+    assert (tmp_path / config.DECODER_FILE).is_file()
 
 
 def test_samples_differ_and_seed_reproduces(pipeline, tmp_path):
@@ -117,6 +144,7 @@ def test_bundled_samples_need_no_download(tmp_path):
     ("augment_data.py", [], "run cleanup_data.py"),
     ("train.py", [], "run cleanup_data.py"),
     ("train.py", ["--epochs", "0"], "at least 1"),
+    ("train.py", ["--max-minutes", "0"], "more than 0"),
     ("test.py", [], "run train.py"),
 ])
 def test_user_mistakes_get_one_clear_line(tmp_path, script, args, words):
