@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from PIL import Image
+from tqdm import tqdm
 
 from colorizer import config
 from colorizer.images import CROPS_PER_PHOTO, corner_crops, crop_name, is_crop, list_images, save_png
@@ -30,7 +31,7 @@ def main():
         sys.exit(f"augment_data.py: no photos in {images}/: run cleanup_data.py first")
 
     written = present = 0
-    for path in originals:
+    for path in tqdm(originals, desc="augment", unit="photo", disable=None):
         targets = [images / crop_name(path, i + 1) for i in range(CROPS_PER_PHOTO)]
         if all(t.exists() for t in targets):
             present += len(targets)

@@ -2,8 +2,11 @@
 
     python cleanup_data.py                     # archive/ImageNet-Mini/images/<wnid>/* -> images/
     python cleanup_data.py --source samples    # the color photos bundled with the dependencies
+    python cleanup_data.py --download          # fetch the Kaggle dataset into archive/ first
 
-Grayscale photos are skipped (they teach nothing about color); so are files Pillow can't read.
+Grayscale photos are skipped (they teach nothing about color); files Pillow can't read are named
+with the reason and skipped. The source is only read. Photos already in the output are not
+redone unless --force; each output is written under a temporary name and renamed.
 """
 
 import argparse
@@ -11,14 +14,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from tqdm import tqdm
 
 from colorizer import config
 from colorizer.color import is_grayscale
-from colorizer.images import open_rgb, photo_name, sample_photo_paths, save_png, square, walk_files
-
-# Everything Pillow raises for a file it cannot decode, including its decompression-bomb guard.
-UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+from colorizer.images import (UNREADABLE, open_rgb, photo_name, sample_photo_paths, save_png,
+                              square, unreadable_reason, walk_files)
 
 
 def parse_args():
@@ -27,7 +28,24 @@ def parse_args():
                    help=f"folder walked recursively, or '{config.SAMPLES_SOURCE}'")
     p.add_argument("--output", default=config.IMAGES_DIR, help="folder the squares are written to")
     p.add_argument("--size", type=int, default=config.IMAGE_SIZE, help="side in pixels")
+    p.add_argument("--force", action="store_true", help="redo photos already in the output")
+    p.add_argument("--download", action="store_true",
+                   help=f"first fetch Kaggle's {config.KAGGLE_DATASET} into archive/ (kagglehub)")
     return p.parse_args()
+
+
+def download():
+    """Fetches the dataset with kagglehub into archive/; one line and exit if that fails."""
+    import kagglehub
+
+    target = Path(config.ARCHIVE_DIR).parents[1]
+    try:
+        kagglehub.dataset_download(config.KAGGLE_DATASET, output_dir=str(target))
+    except Exception as err:  # no network, no credentials, a moved dataset: all end here
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        sys.exit(f"cleanup_data.py: could not download {config.KAGGLE_DATASET} ({reason}); check "
+                 "the network and Kaggle credentials (~/.kaggle/kaggle.json, or KAGGLE_USERNAME "
+                 f"and KAGGLE_KEY), or download it by hand and {config.ARCHIVE_LAYOUT}")
 
 
 def source_photos(source):
@@ -37,7 +55,10 @@ def source_photos(source):
     root = Path(source)
     if not root.is_dir():
         sys.exit(f"cleanup_data.py: no photo folder at {root.resolve()}: {config.DATASET_HINT}")
-    return [(path, path.relative_to(root)) for path in walk_files(root)]
+    files = walk_files(root)
+    if not files:
+        sys.exit(f"cleanup_data.py: {root.resolve()} holds no files: {config.DATASET_HINT}")
+    return [(path, path.relative_to(root)) for path in files]
 
 
 def main():
@@ -45,26 +66,33 @@ def main():
     if args.size < config.SIZE_MULTIPLE or args.size % config.SIZE_MULTIPLE:
         sys.exit(f"cleanup_data.py: --size {args.size} can't be trained on: use a multiple of "
                  f"{config.SIZE_MULTIPLE} (the original project used {config.IMAGE_SIZE})")
+    if args.download:
+        download()
     photos = source_photos(args.source)
     output = Path(args.output)
     if output.exists() and not output.is_dir():
         sys.exit(f"cleanup_data.py: {output} is a file, not a folder: choose another --output")
     output.mkdir(parents=True, exist_ok=True)
 
-    written = grayscale = unreadable = 0
-    for path, relative in photos:
+    written = done = grayscale = unreadable = 0
+    for path, relative in tqdm(photos, desc="cleanup", unit="file", disable=None):
+        target = output / photo_name(relative)
+        if target.exists() and not args.force:
+            done += 1
+            continue
         try:
             img_sq = square(open_rgb(path, args.size), args.size)
-        except UNREADABLE:
+        except UNREADABLE as err:
+            print(f"cleanup_data.py: skipped {path}: {unreadable_reason(path, err)}", file=sys.stderr)
             unreadable += 1
             continue
         if is_grayscale(np.asarray(img_sq)):
             grayscale += 1
             continue
-        save_png(img_sq, output / photo_name(relative))
+        save_png(img_sq, target)
         written += 1
     print(f"cleanup_data.py: wrote {written} photos of {args.size}x{args.size} to {output}/, "
-          f"skipped {grayscale} grayscale and {unreadable} unreadable files")
+          f"{done} already done, skipped {grayscale} grayscale and {unreadable} unreadable files")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@
 
 Each photo is center-cropped and resized to the model's size (112×112), turned to gray, and
 colored from z drawn from N(0, I): test_output/<stem>.png, then <stem>_2.png … <stem>_N.png.
+With --full-res the whole photo is colored at its own size: the model sees it squeezed to
+112×112, and the predicted color is resized and laid onto the full-resolution gray.
+test_output/index.html shows every photo: gray input, samples, original, scores.
 Photos in color are also scored against their cropped original, beside the gray baseline:
 per-photo rows in test_output/metrics.csv and a table of means. Grayscale photos are only colored.
 Needs only models/main_vae_decoder.keras.
@@ -17,16 +20,19 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from colorizer import config
-from colorizer.color import is_grayscale, merge, rgb_to_gray
-from colorizer.images import open_rgb, save_png, square
+from colorizer.color import is_grayscale, merge_resized, rgb_to_gray
+from colorizer.figures import gallery_html
+from colorizer.images import UNREADABLE, open_rgb, save_png, square, unreadable_reason
 from colorizer.metrics import score_photo, summary_table, write_csv
 
 # -----------------------------------------------------------------------------
 BATCH_SIZE = 256  # colorizations per decoder call
 METRICS_FILE = "metrics.csv"
-UNREADABLE = (OSError, ValueError, SyntaxError, EOFError)
+GALLERY_FILE = "index.html"
+GALLERY_DIR = "gallery"  # the gray inputs and originals the page shows beside the samples
 # -----------------------------------------------------------------------------
 
 
@@ -44,6 +50,8 @@ def parse_args():
     p.add_argument("--models", default=config.MODELS_DIR, help=f"folder with {config.DECODER_FILE}")
     p.add_argument("--samples", type=positive_int, default=1, help="colorizations per photo")
     p.add_argument("--seed", type=int, default=None, help="same seed, same pixels")
+    p.add_argument("--full-res", action="store_true",
+                   help="color the whole photo at its own size instead of a 112x112 crop")
     return p.parse_args()
 
 
@@ -55,6 +63,11 @@ def output_stems(paths):
 
 def sample_name(stem, index):
     return f"{stem}.png" if index == 0 else f"{stem}_{index + 1}.png"
+
+
+def load_photo(path, size, full_res):
+    """The photo as test.py colors it: whole, or center-cropped and resized to size×size."""
+    return np.asarray(open_rgb(path) if full_res else square(open_rgb(path, size), size))
 
 
 def main():
@@ -72,46 +85,64 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    decoder = keras.saving.load_model(decoder_path)
+    try:
+        decoder = keras.saving.load_model(decoder_path)  # safe mode stays on
+    except Exception as err:  # a damaged file fails deep inside Keras in many ways
+        sys.exit(f"test.py: {decoder_path} is not a loadable Keras model ({type(err).__name__}); "
+                 "run train.py again")
     latent_dim, size = decoder.inputs[0].shape[-1], decoder.inputs[1].shape[1]
 
-    paths, imgs_orig = [], []
+    # Pass 1: the model's input, small. Full-size photos are not kept: pass 2 reloads each one.
+    paths, imgs_small, grays_small = [], [], []
     for path in candidates:
         try:
-            imgs_orig.append(np.asarray(square(open_rgb(path, size), size)))
-            paths.append(path)
+            img_rgb = load_photo(path, size, args.full_res)
         except UNREADABLE as err:
-            print(f"test.py: skipped {path}: not a readable image ({err})", file=sys.stderr)
+            print(f"test.py: skipped {path}: {unreadable_reason(path, err)}", file=sys.stderr)
+            continue
+        gray_img = Image.fromarray(rgb_to_gray(img_rgb))
+        grays_small.append(np.asarray(gray_img.resize((size, size), Image.Resampling.BICUBIC)))
+        imgs_small.append(None if args.full_res else img_rgb)
+        paths.append(path)
     if not paths:
         sys.exit(f"test.py: no readable photos in {input_dir}/")
 
-    grays = rgb_to_gray(np.stack(imgs_orig))
     rng = np.random.default_rng(args.seed)
     z = rng.standard_normal((len(paths) * args.samples, latent_dim)).astype(np.float32)
-    gray_rep = np.repeat(grays, args.samples, axis=0)
-    chroma = decoder.predict([z, gray_rep[..., None].astype(np.float32)],
-                             batch_size=BATCH_SIZE, verbose=0)
-    rgb = merge(gray_rep, chroma)
+    gray_rep = np.repeat(np.stack(grays_small), args.samples, axis=0)
+    chroma_small = decoder.predict([z, gray_rep[..., None].astype(np.float32)],
+                                   batch_size=BATCH_SIZE, verbose=0)
 
-    output_dir.mkdir(parents=True, exist_ok=True)
-    from PIL import Image
-
-    rows = []
+    # Pass 2: color laid onto each photo's own gray, at its own size; scores; the gallery.
+    (output_dir / GALLERY_DIR).mkdir(parents=True, exist_ok=True)
+    rows, entries = [], []
     for i, stem in enumerate(output_stems(paths)):
-        samples_rgb = rgb[i * args.samples:(i + 1) * args.samples]
-        for s, img_rgb in enumerate(samples_rgb):
-            save_png(Image.fromarray(img_rgb), output_dir / sample_name(stem, s))
-        if not is_grayscale(imgs_orig[i]):
-            rows.append({"photo": paths[i].name,
-                         **score_photo(samples_rgb, imgs_orig[i], grays[i])})
+        img_rgb = imgs_small[i] if imgs_small[i] is not None else load_photo(paths[i], size, True)
+        gray = rgb_to_gray(img_rgb)
+        samples_rgb = np.stack([merge_resized(gray, c)
+                                for c in chroma_small[i * args.samples:(i + 1) * args.samples]])
+        names = [sample_name(stem, s) for s in range(args.samples)]
+        for name, sample_rgb in zip(names, samples_rgb):
+            save_png(Image.fromarray(sample_rgb), output_dir / name)
+        gray_name = f"{GALLERY_DIR}/{stem}_gray.png"
+        save_png(Image.fromarray(gray), output_dir / gray_name)
+        original_name = None
+        if not is_grayscale(img_rgb):
+            original_name = f"{GALLERY_DIR}/{stem}_original.png"
+            save_png(Image.fromarray(img_rgb), output_dir / original_name)
+            rows.append({"photo": paths[i].name, **score_photo(samples_rgb, img_rgb, gray)})
+        entries.append((paths[i].name, gray_name, names, original_name))
 
     metrics_path = output_dir / METRICS_FILE
     metrics_path.unlink(missing_ok=True)  # never leave the scores of an earlier run
     if rows:
         write_csv(rows, metrics_path)
         print(summary_table(rows, args.samples))
-    print(f"test.py: colorized {len(paths)} photos x {args.samples} samples "
-          f"({size}x{size}) into {output_dir}/, scored {len(rows)} in color")
+    page = gallery_html(entries, {r["photo"]: r for r in rows}, args.samples)
+    (output_dir / GALLERY_FILE).write_text(page, encoding="utf-8")
+    shape = "full size" if args.full_res else f"{size}x{size}"
+    print(f"test.py: colorized {len(paths)} photos x {args.samples} samples ({shape}) into "
+          f"{output_dir}/, scored {len(rows)} in color; open {output_dir / GALLERY_FILE}")
 
 
 if __name__ == "__main__":

@@ -4,11 +4,16 @@
     python train.py --epochs 2 --width 8 --latent-dim 8   # a tiny model, for a quick check
     python train.py --epochs 1000 --max-minutes 30        # equal compute, for comparing runs
 
+    python train.py --epochs 20 --resume                  # go on from the last checkpoint
+
 Writes models/main_vae.keras (the whole model), models/main_vae_encoder.keras and
-models/main_vae_decoder.keras (all test.py needs). A run starts from scratch.
+models/main_vae_decoder.keras (all test.py needs), and after every epoch models/checkpoint.keras
+with its optimizer state. Without --resume a run starts from scratch. Ctrl-C or SIGTERM stops
+within a batch, saves, and says how to resume.
 """
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -17,7 +22,7 @@ from pathlib import Path
 from PIL import Image
 
 from colorizer import config
-from colorizer.images import list_images, split_by_original
+from colorizer.images import is_crop, list_images, load_array, split_by_original
 
 # -----------------------------------------------------------------------------
 EPOCHS = 10
@@ -29,6 +34,7 @@ WIDTH = 32  # filters of the first stage; later stages double it
 KL_WEIGHT = 0.02
 LEARNING_RATE = 1e-3
 VAL_FRACTION = 0.1  # share of original photos (with their crops) held out for validation
+PREVIEW_PHOTOS = 4  # validation photos shown in models/preview.png after every epoch
 SEED = 1337
 # -----------------------------------------------------------------------------
 
@@ -63,6 +69,11 @@ def parse_args():
     p.add_argument("--encoder-input", choices=("color", "gray"), default="color",
                    help="what the encoder sees: gray and true color (a CVAE), or gray only "
                         "(the original project)")
+    p.add_argument("--tensorboard", metavar="DIR", default=None,
+                   help="also write TensorBoard logs to this folder")
+    p.add_argument("--resume", action="store_true",
+                   help="go on from models/checkpoint.keras up to --epochs; the model's "
+                        "settings, the seed and the batch size come from the checkpoint")
     return p.parse_args()
 
 
@@ -92,44 +103,79 @@ def main():
                  "(and augment_data.py) first")
     if models_dir.exists() and not models_dir.is_dir():
         sys.exit(f"train.py: {models_dir} is a file, not a folder: choose another --models")
+    checkpoint = models_dir / config.CHECKPOINT_FILE
+    if args.resume and not checkpoint.is_file():
+        sys.exit(f"train.py: no checkpoint at {checkpoint}: train once without --resume")
     size = image_size(paths)
-    train_paths, val_paths = split_by_original(paths, VAL_FRACTION, args.seed)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
+    import numpy as np
 
-    from colorizer.callbacks import TimeLimit
+    from colorizer.callbacks import Checkpoint, Figures, Stopper, read_checkpoint_state, save_model
     from colorizer.data import make_dataset
     from colorizer.model import build_cvae
 
-    keras.utils.set_random_seed(args.seed)
+    if args.resume:
+        state = read_checkpoint_state(models_dir)
+        initial_epoch, args.seed, args.batch_size = (state["epochs_done"], state["seed"],
+                                                     state["batch_size"])
+        if initial_epoch >= args.epochs:
+            sys.exit(f"train.py: the checkpoint has {initial_epoch} epochs done already: "
+                     f"ask for more with --epochs")
+        vae = keras.saving.load_model(checkpoint)
+    else:
+        initial_epoch = 0
+        vae = build_cvae(size, args.latent_dim, args.width, args.encoder_input, args.kl_weight,
+                         args.seed)
+        vae.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
+    keras.utils.set_random_seed(args.seed + initial_epoch)
+    train_paths, val_paths = split_by_original(paths, VAL_FRACTION, args.seed)
     train_ds = make_dataset(train_paths, size, args.batch_size, shuffle=True, seed=args.seed)
     val_ds = make_dataset(val_paths, size, args.batch_size, shuffle=False) if val_paths else None
-    vae = build_cvae(size, args.latent_dim, args.width, args.encoder_input, args.kl_weight,
-                     args.seed)
-    vae.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
     print(f"train.py: {len(train_paths)} training and {len(val_paths)} validation images of "
-          f"{size}x{size}; encoder sees {args.encoder_input}; latent {args.latent_dim}, "
-          f"width {args.width}")
-
-    time_limit = TimeLimit(args.max_minutes or float("inf"))
-    start = time.time()
-    history = vae.fit(train_ds, validation_data=val_ds, epochs=args.epochs, shuffle=False,
-                      callbacks=[time_limit])
-    minutes = (time.time() - start) / 60
+          f"{size}x{size}; encoder sees {vae.encoder_input}; latent "
+          f"{vae.decoder.inputs[0].shape[-1]}"
+          + (f"; resuming after epoch {initial_epoch}" if initial_epoch else ""))
 
     models_dir.mkdir(parents=True, exist_ok=True)
-    vae.save(models_dir / config.VAE_FILE)
-    vae.encoder.save(models_dir / config.ENCODER_FILE)
-    vae.decoder.save(models_dir / config.DECODER_FILE)
+    preview = [p for p in val_paths or train_paths if not is_crop(p)][:PREVIEW_PHOTOS]
+    stopper = Stopper(args.max_minutes or math.inf)
+    callbacks = [stopper,
+                 Checkpoint(models_dir, {"seed": args.seed, "batch_size": args.batch_size}),
+                 keras.callbacks.CSVLogger(models_dir / config.HISTORY_CSV, append=args.resume),
+                 Figures(models_dir, np.stack([load_array(p) for p in preview]))]
+    if args.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=args.tensorboard))
+    start = time.time()
+    history = vae.fit(train_ds, validation_data=val_ds, epochs=args.epochs, shuffle=False,
+                      initial_epoch=initial_epoch, callbacks=callbacks)
+    minutes = (time.time() - start) / 60
+    if stopper.reason == "nan":
+        sys.exit(f"train.py: the loss became NaN in epoch {history.epoch[-1] + 1}; no model "
+                 f"saved, the last good checkpoint stays in {models_dir}/")
+
+    for model, name in [(vae, config.VAE_FILE), (vae.encoder, config.ENCODER_FILE),
+                        (vae.decoder, config.DECODER_FILE)]:
+        save_model(model, models_dir / name)
     last = {k: v[-1] for k, v in history.history.items()}
     val = f", val_loss {last['val_loss']:.1f}" if "val_loss" in last else ""
-    stopped = " (stopped by --max-minutes)" if time_limit.reached else ""
+    stopped = " (stopped by --max-minutes)" if stopper.reason == "time" else ""
     print(f"train.py: trained {len(history.epoch)} epochs{stopped} in {minutes:.1f} min, "
-          f"loss {last['loss']:.1f}"
-          f" (reconstruction {last['reconstruction_loss']:.1f}, KL {last['kl_loss']:.1f}){val};"
-          f" saved to {models_dir}/")
+          f"loss {last['loss']:.1f} (reconstruction {last['reconstruction_loss']:.1f}, "
+          f"KL {last['kl_loss']:.1f}){val}; saved to {models_dir}/")
+    if stopper.reason in ("SIGINT", "SIGTERM"):
+        done = read_checkpoint_state(models_dir)["epochs_done"]
+        print(f"train.py: stopped by {stopper.reason} with {done} epochs done; models saved. "
+              f"Resume with: python train.py --resume --epochs {args.epochs}"
+              + (f" --images {images_dir} --models {models_dir}"
+                 if (images_dir, models_dir) != (Path(config.IMAGES_DIR), Path(config.MODELS_DIR))
+                 else ""))
+        sys.exit(130 if stopper.reason == "SIGINT" else 143)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("train.py: interrupted; the last checkpoint, if any, is in the models folder")

@@ -1,22 +1,105 @@
-"""Keras callbacks for train.py."""
+"""Keras callbacks that make train.py safe to stop: checkpoints, time limit, signals, NaN."""
 
+import json
+import math
+import os
+import signal
 import time
+from pathlib import Path
 
 import keras
+import numpy as np
+
+from .config import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, HISTORY_CSV, HISTORY_PNG, PREVIEW_PNG
+from .figures import grid, plot_history, preview_rows
+from .images import save_png
 
 
-class TimeLimit(keras.callbacks.Callback):
-    """Stops training after a number of minutes, cutting the running epoch short."""
+def save_model(model, path):
+    """model.save, atomically: a half-written file never carries the final name."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
 
-    def __init__(self, minutes):
+
+def read_checkpoint_state(models_dir):
+    with open(Path(models_dir) / CHECKPOINT_STATE_FILE) as f:
+        return json.load(f)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """After every epoch, saves the whole model (weights and optimizer state) and how many
+    epochs are done. An epoch cut short counts as not done; a NaN model is never saved."""
+
+    def __init__(self, models_dir, data_settings):
         super().__init__()
-        self.seconds = minutes * 60
+        self.models_dir = Path(models_dir)
+        self.data_settings = data_settings
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.steps_seen = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps_seen += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not math.isfinite(float(logs.get("loss", 0))):
+            return
+        complete = self.steps_seen == self.params.get("steps")
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        save_model(self.model, self.models_dir / CHECKPOINT_FILE)
+        state = {"epochs_done": epoch + 1 if complete else epoch, **self.data_settings}
+        tmp = self.models_dir / f".{CHECKPOINT_STATE_FILE}.tmp"
+        tmp.write_text(json.dumps(state, indent=1))
+        os.replace(tmp, self.models_dir / CHECKPOINT_STATE_FILE)
+
+
+class Stopper(keras.callbacks.Callback):
+    """Ends training cleanly, mid-epoch if need be: after max_minutes, on SIGINT or SIGTERM
+    (a second Ctrl-C quits at once), or on a NaN loss. reason says which, or stays None."""
+
+    def __init__(self, max_minutes=math.inf):
+        super().__init__()
+        self.seconds = max_minutes * 60
+        self.reason = None
+
+    def _on_signal(self, signum, frame):
+        if self.reason == "SIGINT" and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.reason = signal.Signals(signum).name
+        self.model.stop_training = True
 
     def on_train_begin(self, logs=None):
         self.start = time.monotonic()
-        self.reached = False
+        self.previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def on_train_end(self, logs=None):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
 
     def on_train_batch_end(self, batch, logs=None):
-        if time.monotonic() - self.start > self.seconds:
-            self.reached = True
+        if not math.isfinite(float(logs.get("loss", 0))):
+            self.reason = "nan"
+        elif self.reason is None and time.monotonic() - self.start > self.seconds:
+            self.reason = "time"
+        if self.reason:
             self.model.stop_training = True
+
+
+class Figures(keras.callbacks.Callback):
+    """After every epoch: the loss curves from history.csv, and a preview grid of fixed photos
+    (gray, a few samples, original), so color can be watched appearing. Runs after CSVLogger."""
+
+    def __init__(self, models_dir, imgs_preview, samples=3, seed=0):
+        super().__init__()
+        self.models_dir = Path(models_dir)
+        self.imgs_preview = imgs_preview
+        self.samples, self.seed = samples, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        plot_history(self.models_dir / HISTORY_CSV, self.models_dir / HISTORY_PNG)
+        latent_dim = self.model.decoder.inputs[0].shape[-1]
+        z = np.random.default_rng(self.seed).standard_normal((self.samples, latent_dim))
+        rows = preview_rows(self.model.decoder, self.imgs_preview, z.astype(np.float32))
+        save_png(grid(rows), self.models_dir / PREVIEW_PNG)

@@ -9,6 +9,7 @@ error in it is an error of the same size in RGB, so a loss on it tracks the erro
 Color is stored as the point saturation · (cos h, sin h): two channels, the "chroma".
 """
 
+import cv2
 import numpy as np
 
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
@@ -67,6 +68,20 @@ def merge(gray, chroma):
     sat = np.minimum(sat, room.min(-1))
     rgb = y + sat[..., None] * direction
     return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
+
+
+def merge_resized(gray, chroma_small, strip_rows=512):
+    """merge, with chroma predicted at a smaller size resized (bilinear) to the gray's size.
+
+    Works in strips of rows, so a 12-megapixel photo needs only a few strips' worth of floats.
+    """
+    height, width = gray.shape
+    chroma = cv2.resize(chroma_small.astype(np.float32), (width, height),
+                        interpolation=cv2.INTER_LINEAR)
+    out = np.empty((height, width, 3), np.uint8)
+    for top in range(0, height, strip_rows):
+        out[top:top + strip_rows] = merge(gray[top:top + strip_rows], chroma[top:top + strip_rows])
+    return out
 
 
 def is_grayscale(img_rgb):

@@ -12,11 +12,17 @@ VAE_FILE = "main_vae.keras"
 ENCODER_FILE = "main_vae_encoder.keras"
 DECODER_FILE = "main_vae_decoder.keras"
 
+KAGGLE_DATASET = "deeptrial/miniimagenet"
 SAMPLES_SOURCE = "samples"  # --source value meaning "the photos bundled in the dependencies"
-DATASET_HINT = (
-    "download the Kaggle dataset deeptrial/miniimagenet and unpack it so that "
-    f"{ARCHIVE_DIR}/<wnid>/*.JPEG exists, or run with --source {SAMPLES_SOURCE}"
-)
+ARCHIVE_LAYOUT = f"unpack it so that {ARCHIVE_DIR}/<wnid>/*.JPEG exists"
+DATASET_HINT = (f"run with --download, or download the Kaggle dataset {KAGGLE_DATASET} and "
+                f"{ARCHIVE_LAYOUT}, or run with --source {SAMPLES_SOURCE}")
 
 DOWNSAMPLINGS = 4  # the decoder's U-Net halves the gray this many times...
 SIZE_MULTIPLE = 2**DOWNSAMPLINGS  # ...so a trainable image side is a multiple of this
+
+CHECKPOINT_FILE = "checkpoint.keras"  # the whole model with optimizer state, every epoch
+CHECKPOINT_STATE_FILE = "checkpoint.json"  # epochs done and the data settings, beside it
+HISTORY_CSV = "history.csv"  # every epoch's losses, beside the models
+HISTORY_PNG = "history.png"
+PREVIEW_PNG = "preview.png"  # fixed validation photos: gray, samples, original

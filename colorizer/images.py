@@ -12,9 +12,12 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import skimage.data
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import IMAGE_SIZE
+
+# Everything Pillow raises for a file it cannot decode, its decompression-bomb guard included.
+UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 
 # Color photos shipped inside the dependencies, so the pipeline runs with no download.
 _SKIMAGE_PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "ihc.png",
@@ -44,17 +47,33 @@ def open_rgb(path, size=None):
     """Open any image Pillow reads, rotated upright by its EXIF tag, as RGB on white.
 
     size lets a JPEG decode at a reduced scale that is still at least size×size (draft mode).
+    Raises one of UNREADABLE for a file that is not a whole, sane image.
     """
     img = Image.open(path)
     if size is not None and img.format == "JPEG":
         img.draft("RGB", (size, size))
     img = ImageOps.exif_transpose(img)
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):  # 16-bit or float gray: scale, not clip
+        values = np.asarray(img, np.float64)
+        top = 65535 if img.mode != "F" and values.max() > 255 else max(values.max(), 1)
+        return Image.fromarray(np.uint8(np.clip(values * (255 / top), 0, 255) + 0.5)).convert("RGB")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         img = img.convert("RGBA")
         flat = Image.new("RGB", img.size, "white")
         flat.paste(img, mask=img.getchannel("A"))
         return flat
     return img.convert("RGB")
+
+
+def unreadable_reason(path, err):
+    """A short reason why open_rgb failed on path, for a one-line report."""
+    if Path(path).stat().st_size == 0:
+        return "empty file"
+    if isinstance(err, UnidentifiedImageError):
+        return "not an image Pillow can read"
+    if isinstance(err, Image.DecompressionBombError):
+        return "too many pixels (possible decompression bomb)"
+    return str(err).split("\n")[0] or type(err).__name__
 
 
 def square(img, size=IMAGE_SIZE):

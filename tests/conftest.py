@@ -37,9 +37,9 @@ def color_photos():
     return photos
 
 
-def run_script(script, *args, cwd, check=True):
+def run_script(script, *args, cwd, check=True, env=None):
     """Run one of the four scripts as a user would, in a fresh process."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     result = subprocess.run([sys.executable, str(REPO / script), *map(str, args)], cwd=cwd,
                             capture_output=True, text=True, env=env, timeout=600)
     if check and result.returncode != 0:
@@ -71,3 +71,80 @@ def archive(tmp_path_factory):
         with Image.open(path) as img:
             img.convert("L").save(twin / f"gray{i}.jpg")
     return root, n_color + 1, 2
+
+
+def _png_claiming(width, height):
+    """The bytes of a PNG whose header claims width×height pixels and that holds none."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+
+
+def stderr_lines(result):
+    """The lines a script wrote to stderr, less TensorFlow's own start-up log lines."""
+    tf_log = ("I0000", "W0000", "E0000", "WARNING: All log messages before absl")
+    return [line for line in result.stderr.strip().splitlines() if not line.startswith(tf_log)]
+
+
+def make_messy_folder(root, photos, flat=False):
+    """Real photos in every format and name a user's folder may hold, plus files that are no
+    photo at all. Returns (good relative paths, grayscale relative paths, bad relative paths).
+
+    photos: at least 12 uint8 RGB arrays. flat puts everything in root itself.
+    """
+    import cv2
+
+    def place(folder, name):
+        path = root / name if flat else root / folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
+    imgs = [Image.fromarray(p) for p in photos]
+    good = {
+        place("n01", "photo.jpg"): lambda p: imgs[0].save(p, quality=90),
+        place("n01", "photo.png"): lambda p: imgs[1].save(p),
+        place("n01", "palette.gif"): lambda p: imgs[2].convert("P", palette=Image.Palette.ADAPTIVE).save(p),
+        place("n02", "alpha.png"): lambda p: imgs[3].convert("RGBA").save(p),
+        place("n02", "cmyk.jpg"): lambda p: imgs[4].convert("CMYK").save(p),
+        place("n02", "deep16.png"): lambda p: cv2.imwrite(
+            str(p), cv2.cvtColor(photos[5], cv2.COLOR_RGB2BGR).astype(np.uint16) * 257),
+        place("n03", "with space é.JPG"): lambda p: imgs[6].save(p, format="JPEG"),
+        place("n04", "twin.jpg"): lambda p: imgs[7].save(p),
+        place("n05", "twin.jpg" if not flat else "twin2.jpg"): lambda p: imgs[8].save(p),
+        place("n06", "upright.jpg"): lambda p: imgs[9].save(p, quality=95),
+        place("n06", "rotated.jpg"): lambda p: _save_with_orientation(imgs[9], p),
+    }
+    for path, write in good.items():
+        write(path)
+    gray_path = place("n07", "gray.jpg")
+    imgs[10].convert("L").save(gray_path)
+    bad = {
+        place("bad", "truncated.jpg"): None, place("bad", "empty.png"): b"",
+        place("bad", "text.jpg"): b"this is not a photo\n", place("bad", "bomb.png"): _png_claiming(60000, 60000),
+        place("", "README.txt"): b"Photos from the archive.\n",
+    }
+    imgs[11].save(next(iter(bad)), quality=95)
+    truncated = next(iter(bad))
+    truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
+    for path, content in bad.items():
+        if content is not None:
+            path.write_bytes(content)
+    rel = lambda paths: [p.relative_to(root) for p in paths]
+    return rel(good), rel([gray_path]), rel(bad)
+
+
+def _save_with_orientation(img, path):
+    """Store img turned on its side, with the EXIF tag (6) that tells viewers to turn it upright."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    img.transpose(Image.Transpose.ROTATE_90).save(path, quality=95, exif=exif)
+
+
+def tree_snapshot(root):
+    """{relative path: bytes} of every file below root."""
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}

@@ -1,6 +1,7 @@
 """The four scripts end to end, as subprocesses, on a small archive of real photos, tiny model."""
 
 import csv
+import shutil
 import subprocess
 import sys
 
@@ -9,8 +10,9 @@ import pytest
 from PIL import Image
 
 from colorizer import config
+from colorizer.color import rgb_to_gray
 from colorizer.images import CROPS_PER_PHOTO, is_crop, open_rgb, square
-from conftest import REPO, run_script
+from conftest import REPO, make_messy_folder, run_script, stderr_lines
 
 TINY = ["--epochs", "1", "--batch-size", "16", "--latent-dim", "8", "--width", "8"]
 
@@ -81,7 +83,7 @@ def test_test_writes_samples_in_color_keeping_the_gray(pipeline):
     outputs = sorted(p.name for p in (work / "test_output").iterdir())
     expected = [f"{stem}{s}.png" for stem in ("gray", "photo0", "photo1", "photo2", "photo3")
                 for s in ("", "_2", "_3")]
-    assert outputs == sorted(expected + ["metrics.csv"])
+    assert outputs == sorted(expected + ["gallery", "index.html", "metrics.csv"])
     for i in range(4):
         with Image.open(work / "test_output" / f"photo{i}.png") as img:
             assert img.size == (112, 112) and img.mode == "RGB"
@@ -109,9 +111,26 @@ def test_color_photos_are_scored_beside_the_gray_baseline(pipeline):
 def test_max_minutes_stops_training_and_saves(pipeline, tmp_path):
     work, *_ = pipeline
     result = run_script("train.py", *TINY[2:], "--epochs", "1000", "--max-minutes", "0.05",
-                        "--models", tmp_path, cwd=work)
+                        "--models", tmp_path / "models", "--tensorboard", tmp_path / "tb", cwd=work)
     assert "(stopped by --max-minutes)" in result.stdout
-    assert (tmp_path / config.DECODER_FILE).is_file()
+    assert (tmp_path / "models" / config.DECODER_FILE).is_file()
+    assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_training_writes_history_and_preview(pipeline):
+    work, *_ = pipeline
+    models = work / "models"
+    with open(models / config.HISTORY_CSV) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 1 and float(rows[0]["loss"]) > 0 and float(rows[0]["val_loss"]) > 0
+    with Image.open(models / config.HISTORY_PNG) as img:
+        assert img.width > 300 and img.height > 100
+    with Image.open(models / config.PREVIEW_PNG) as img:  # gray, 3 samples, original per row
+        assert img.width == 5 * 112 + 4 * 4 and (img.height + 4) % (112 + 4) == 0
+        tiles = np.asarray(img.convert("RGB"), int)
+    gray_tile, sample_tile = tiles[:112, :112], tiles[:112, 116:228]
+    assert np.all(gray_tile[..., 0] == gray_tile[..., 1])
+    assert np.abs(sample_tile[..., 0] - sample_tile[..., 2]).mean() > 0.5
 
 
 def test_samples_differ_and_seed_reproduces(pipeline, tmp_path):
@@ -146,9 +165,92 @@ def test_bundled_samples_need_no_download(tmp_path):
     ("train.py", ["--epochs", "0"], "at least 1"),
     ("train.py", ["--max-minutes", "0"], "more than 0"),
     ("test.py", [], "run train.py"),
+    ("test.py", ["--samples", "0"], "at least 1"),
+    ("cleanup_data.py", ["--source", "."], "holds no files"),
 ])
 def test_user_mistakes_get_one_clear_line(tmp_path, script, args, words):
     result = run_script(script, *args, cwd=tmp_path, check=False)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert words in result.stderr
+
+
+def test_test_colors_every_readable_photo_of_a_messy_folder(pipeline, color_photos, tmp_path):
+    work, *_ = pipeline
+    good, gray, bad = make_messy_folder(tmp_path / "messy", color_photos[:12], flat=True)
+    result = run_script("test.py", "--input", tmp_path / "messy", "--output", tmp_path / "out",
+                        cwd=work)
+    written = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
+    assert len(written) == len(good) + len(gray)  # photo.jpg and photo.png both kept
+    for path in (tmp_path / "out").glob("*.png"):
+        with Image.open(path) as img:
+            assert img.size == (112, 112) and img.mode == "RGB"
+    lines = stderr_lines(result)
+    assert len(lines) == len(bad)
+    for rel in bad:
+        assert any(rel.name in line for line in lines), rel
+    assert f"colorized {len(good) + len(gray)} photos" in result.stdout
+
+
+def largest_photos(n):
+    from conftest import real_photo_paths
+
+    def pixels(path):
+        with Image.open(path) as img:
+            return img.width * img.height
+    return sorted(real_photo_paths(), key=pixels)[-n:]
+
+
+def test_full_res_keeps_size_and_brightness(pipeline, tmp_path):
+    work, *_ = pipeline
+    (tmp_path / "in").mkdir()
+    photos = largest_photos(2)
+    for path in photos:
+        shutil.copy(path, tmp_path / "in" / path.name)
+    run_script("test.py", "--full-res", "--samples", "2", "--input", tmp_path / "in",
+               "--output", tmp_path / "out", cwd=work)
+    for path in photos:
+        img_orig = open_rgb(path)
+        gray_in = rgb_to_gray(np.asarray(img_orig)).astype(int)
+        for name in (f"{path.stem}.png", f"{path.stem}_2.png"):
+            with Image.open(tmp_path / "out" / name) as img:
+                assert img.size == img_orig.size and img.mode == "RGB"
+                gray_out = rgb_to_gray(np.asarray(img)).astype(int)
+        assert np.abs(gray_out - gray_in).mean() <= 2
+
+
+CHROMIUM = shutil.which("chromium")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+def test_gallery_opens_in_a_real_browser(pipeline):
+    from playwright.sync_api import sync_playwright
+
+    work, *_ = pipeline
+    page_path = work / "test_output" / "index.html"
+    errors = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        page = browser.new_page()
+        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.goto(page_path.as_uri())
+        page.wait_for_load_state("load")
+        widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete && i.naturalWidth)")
+        text = page.inner_text("body")
+        browser.close()
+    assert errors == []
+    assert len(widths) == 5 * (1 + 3) + 4  # gray + 3 samples per photo, 4 originals in color
+    assert all(w == 112 for w in widths)
+    assert "photo0.png" in text and "PSNR" in text and "original" in text
+
+
+def test_download_without_network_gets_one_line(tmp_path):
+    closed_port = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9",
+                   "NO_PROXY": ""}  # refused at once, on this machine: nothing leaves it
+    result = run_script("cleanup_data.py", "--download", cwd=tmp_path, check=False, env=closed_port)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert len(stderr_lines(result)) == 1 and "could not download" in result.stderr
+    assert not (tmp_path / "archive" / "ImageNet-Mini").exists()
