@@ -5,6 +5,7 @@
     python train.py --epochs 1000 --max-minutes 30        # equal compute, for comparing runs
 
     python train.py --epochs 20 --resume                  # go on from the last checkpoint
+    python train.py --strategy mirrored                   # all GPUs of this machine
 
 Writes models/main_vae.keras (the whole model), models/main_vae_encoder.keras and
 models/main_vae_decoder.keras (all test.py needs), and after every epoch models/checkpoint.keras
@@ -71,6 +72,12 @@ def parse_args():
                         "(the original project)")
     p.add_argument("--tensorboard", metavar="DIR", default=None,
                    help="also write TensorBoard logs to this folder")
+    p.add_argument("--strategy", choices=("default", "mirrored"), default="default",
+                   help="tf.distribute: mirrored trains on all GPUs of this machine; "
+                        "--batch-size is the global batch, split over them")
+    p.add_argument("--cpu-devices", type=positive_int, default=1,
+                   help="with --strategy mirrored and no GPU, split the CPU into this many "
+                        "logical devices (for trying the mirrored path)")
     p.add_argument("--resume", action="store_true",
                    help="go on from models/checkpoint.keras up to --epochs; the model's "
                         "settings, the seed and the batch size come from the checkpoint")
@@ -114,7 +121,10 @@ def main():
 
     from colorizer.callbacks import Checkpoint, Figures, Stopper, read_checkpoint_state, save_model
     from colorizer.data import make_dataset
+    from colorizer.distribute import make_strategy
     from colorizer.model import build_cvae
+
+    strategy = make_strategy(args.strategy, args.cpu_devices)
 
     if args.resume:
         state = read_checkpoint_state(models_dir)
@@ -123,19 +133,31 @@ def main():
         if initial_epoch >= args.epochs:
             sys.exit(f"train.py: the checkpoint has {initial_epoch} epochs done already: "
                      f"ask for more with --epochs")
-        vae = keras.saving.load_model(checkpoint)
+        with strategy.scope():
+            vae = keras.saving.load_model(checkpoint)
     else:
         initial_epoch = 0
-        vae = build_cvae(size, args.latent_dim, args.width, args.encoder_input, args.kl_weight,
-                         args.seed)
-        vae.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
+        with strategy.scope():
+            vae = build_cvae(size, args.latent_dim, args.width, args.encoder_input,
+                             args.kl_weight, args.seed)
+            vae.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
     keras.utils.set_random_seed(args.seed + initial_epoch)
     train_paths, val_paths = split_by_original(paths, VAL_FRACTION, args.seed)
-    train_ds = make_dataset(train_paths, size, args.batch_size, shuffle=True, seed=args.seed)
-    val_ds = make_dataset(val_paths, size, args.batch_size, shuffle=False) if val_paths else None
+    replicas = strategy.num_replicas_in_sync
+    if args.batch_size % replicas:
+        sys.exit(f"train.py: --batch-size {args.batch_size} does not split evenly over "
+                 f"{replicas} replicas: use a multiple of {replicas}")
+    # Keras 3.15 averages the first batch over the replicas before training, which needs equal
+    # shares: with several replicas, every batch is full.
+    even = replicas > 1
+    val_batch = min(args.batch_size, len(val_paths) // replicas * replicas) if even else args.batch_size
+    train_ds = make_dataset(train_paths, size, args.batch_size, shuffle=True, seed=args.seed,
+                            drop_remainder=even)
+    val_ds = (make_dataset(val_paths, size, val_batch, shuffle=False, drop_remainder=even)
+              if val_paths and val_batch else None)
     print(f"train.py: {len(train_paths)} training and {len(val_paths)} validation images of "
           f"{size}x{size}; encoder sees {vae.encoder_input}; latent "
-          f"{vae.decoder.inputs[0].shape[-1]}"
+          f"{vae.decoder.inputs[0].shape[-1]}; {strategy.num_replicas_in_sync} replica(s)"
           + (f"; resuming after epoch {initial_epoch}" if initial_epoch else ""))
 
     models_dir.mkdir(parents=True, exist_ok=True)

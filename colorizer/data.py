@@ -10,7 +10,7 @@ def _split_batch(batch_rgb):
     return rgb_to_gray(batch_rgb), rgb_to_chroma(batch_rgb)
 
 
-def make_dataset(paths, size, batch_size, shuffle, seed=None):
+def make_dataset(paths, size, batch_size, shuffle, seed=None, drop_remainder=False):
     """Batches of (gray (B, S, S, 1) float32 0–255, chroma (B, S, S, 2) float32).
 
     Decoded photos are cached as uint8 (about 37 KB each at 112 px); the color split runs per
@@ -30,5 +30,5 @@ def make_dataset(paths, size, batch_size, shuffle, seed=None):
     ds = ds.map(read, num_parallel_calls=tf.data.AUTOTUNE).cache()
     if shuffle:
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+    return ds.batch(batch_size, drop_remainder=drop_remainder).map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE)

@@ -31,8 +31,8 @@ def preview_rows(decoder, imgs_orig, z):
     grays = rgb_to_gray(imgs_orig)
     n = len(z)
     gray_rep = np.repeat(grays, n, axis=0)
-    chroma = decoder.predict([np.tile(z, (len(grays), 1)), gray_rep[..., None].astype(np.float32)],
-                             verbose=0)
+    chroma = np.asarray(decoder([np.tile(z, (len(grays), 1)),
+                                 gray_rep[..., None].astype(np.float32)], training=False))
     samples = merge(gray_rep, chroma)
     return [[np.repeat(g[..., None], 3, -1), *samples[i * n:(i + 1) * n], img]
             for i, (g, img) in enumerate(zip(grays, imgs_orig))]

@@ -82,6 +82,7 @@ class Sampling(layers.Layer):
         super().__init__(**kwargs)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+        self.built = True  # no weights to create
 
     def call(self, inputs):
         z_mean, z_log_var = inputs
@@ -110,6 +111,9 @@ class CVAE(keras.Model):
         self.total_loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
+        # Encoder and decoder arrive built and Sampling has no weights, so the whole model is
+        # built now; under tf.distribute Keras cannot build it from a first batch.
+        self.built = True
 
     @property
     def encoder_input(self):
@@ -142,9 +146,12 @@ class CVAE(keras.Model):
     def train_step(self, data):
         import tensorflow as tf  # the custom step is written for the TensorFlow backend
 
+        # Under tf.distribute the optimizer sums gradients over replicas: average them instead.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             losses = self._elbo_terms(data, training=True)
-        grads = tape.gradient(losses[0], self.trainable_weights)
+            replica_loss = losses[0] / replicas
+        grads = tape.gradient(replica_loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
         return self._track(*losses)
 

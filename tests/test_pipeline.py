@@ -254,3 +254,17 @@ def test_download_without_network_gets_one_line(tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert len(stderr_lines(result)) == 1 and "could not download" in result.stderr
     assert not (tmp_path / "archive" / "ImageNet-Mini").exists()
+
+
+def test_mirrored_strategy_over_two_cpu_devices_trains_a_decoder_that_colorizes(pipeline, tmp_path):
+    work, *_ = pipeline
+    result = run_script("train.py", *TINY, "--strategy", "mirrored", "--cpu-devices", "2",
+                        "--models", tmp_path / "models", cwd=work)
+    assert "2 replica(s)" in result.stdout
+    run_script("test.py", "--models", tmp_path / "models", "--output", tmp_path / "out",
+               "--samples", "2", cwd=work)
+    with Image.open(tmp_path / "out" / "photo0_2.png") as img:
+        assert img.size == (112, 112) and img.mode == "RGB"
+    uneven = run_script("train.py", *TINY[:2], "--batch-size", "15", "--strategy", "mirrored",
+                        "--cpu-devices", "2", cwd=work, check=False)
+    assert uneven.returncode != 0 and "multiple of 2" in uneven.stderr
