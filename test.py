@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from colorizer import config
+from colorizer.cli import positive_int
 from colorizer.color import is_grayscale, merge_resized, rgb_to_gray
 from colorizer.figures import gallery_html
 from colorizer.images import UNREADABLE, open_rgb, save_png, square, unreadable_reason
@@ -34,13 +35,6 @@ METRICS_FILE = "metrics.csv"
 GALLERY_FILE = "index.html"
 GALLERY_DIR = "gallery"  # the gray inputs and originals the page shows beside the samples
 # -----------------------------------------------------------------------------
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def parse_args():

@@ -23,6 +23,7 @@ from pathlib import Path
 from PIL import Image
 
 from colorizer import config
+from colorizer.cli import positive_float, positive_int
 from colorizer.images import is_crop, list_images, load_array, split_by_original
 
 # -----------------------------------------------------------------------------
@@ -38,20 +39,6 @@ VAL_FRACTION = 0.1  # share of original photos (with their crops) held out for v
 PREVIEW_PHOTOS = 4  # validation photos shown in models/preview.png after every epoch
 SEED = 1337
 # -----------------------------------------------------------------------------
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
 
 
 def parse_args():
@@ -102,6 +89,23 @@ def image_size(paths):
     return width
 
 
+def datasets(train_paths, val_paths, size, batch_size, seed, replicas):
+    """Training and validation tf.data sets; with several replicas every batch is full, because
+    Keras 3.15 averages the first batch over the replicas and needs equal shares."""
+    from colorizer.data import make_dataset
+
+    if batch_size % replicas:
+        sys.exit(f"train.py: --batch-size {batch_size} does not split evenly over {replicas} "
+                 f"replicas: use a multiple of {replicas}")
+    even = replicas > 1
+    val_batch = min(batch_size, len(val_paths) // replicas * replicas) if even else batch_size
+    train_ds = make_dataset(train_paths, size, batch_size, shuffle=True, seed=seed,
+                            drop_remainder=even)
+    val_ds = (make_dataset(val_paths, size, val_batch, shuffle=False, drop_remainder=even)
+              if val_paths and val_batch else None)
+    return train_ds, val_ds
+
+
 def main():
     args = parse_args()
     images_dir, models_dir = Path(args.images), Path(args.models)
@@ -120,7 +124,6 @@ def main():
     import numpy as np
 
     from colorizer.callbacks import Checkpoint, Figures, Stopper, read_checkpoint_state, save_model
-    from colorizer.data import make_dataset
     from colorizer.distribute import make_strategy
     from colorizer.model import build_cvae
 
@@ -143,18 +146,8 @@ def main():
             vae.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
     keras.utils.set_random_seed(args.seed + initial_epoch)
     train_paths, val_paths = split_by_original(paths, VAL_FRACTION, args.seed)
-    replicas = strategy.num_replicas_in_sync
-    if args.batch_size % replicas:
-        sys.exit(f"train.py: --batch-size {args.batch_size} does not split evenly over "
-                 f"{replicas} replicas: use a multiple of {replicas}")
-    # Keras 3.15 averages the first batch over the replicas before training, which needs equal
-    # shares: with several replicas, every batch is full.
-    even = replicas > 1
-    val_batch = min(args.batch_size, len(val_paths) // replicas * replicas) if even else args.batch_size
-    train_ds = make_dataset(train_paths, size, args.batch_size, shuffle=True, seed=args.seed,
-                            drop_remainder=even)
-    val_ds = (make_dataset(val_paths, size, val_batch, shuffle=False, drop_remainder=even)
-              if val_paths and val_batch else None)
+    train_ds, val_ds = datasets(train_paths, val_paths, size, args.batch_size, args.seed,
+                                strategy.num_replicas_in_sync)
     print(f"train.py: {len(train_paths)} training and {len(val_paths)} validation images of "
           f"{size}x{size}; encoder sees {vae.encoder_input}; latent "
           f"{vae.decoder.inputs[0].shape[-1]}; {strategy.num_replicas_in_sync} replica(s)"
