@@ -268,3 +268,23 @@ def test_mirrored_strategy_over_two_cpu_devices_trains_a_decoder_that_colorizes(
     uneven = run_script("train.py", *TINY[:2], "--batch-size", "15", "--strategy", "mirrored",
                         "--cpu-devices", "2", cwd=work, check=False)
     assert uneven.returncode != 0 and "multiple of 2" in uneven.stderr
+
+
+@pytest.mark.parametrize("script, make, args, words", [
+    ("test.py", "empty_dir", ["--input", "{p}"], "no readable photos"),
+    ("test.py", None, ["--input", "{p}"], "no folder"),
+    ("test.py", "file", ["--output", "{p}"], "is a file"),
+    ("train.py", "file", ["--models", "{p}"], "is a file"),
+    ("cleanup_data.py", "file", ["--source", "samples", "--output", "{p}"], "is a file"),
+    ("augment_data.py", "empty_dir", ["--images", "{p}"], "run cleanup_data.py"),
+])
+def test_more_mistakes_get_one_clear_line(pipeline, tmp_path, script, make, args, words):
+    work, *_ = pipeline
+    target = tmp_path / "target"
+    if make == "empty_dir":
+        target.mkdir()
+    elif make == "file":
+        target.write_text("not a folder")
+    result = run_script(script, *[a.format(p=target) for a in args], cwd=work, check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert len(stderr_lines(result)) == 1 and words in result.stderr
