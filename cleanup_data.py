@@ -10,7 +10,10 @@ redone unless --force; each output is written under a temporary name and renamed
 """
 
 import argparse
+import os
 import sys
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +64,19 @@ def source_photos(source):
     return [(path, path.relative_to(root)) for path in files]
 
 
+def clean_one(job):
+    """Square one photo into its target: ("written" | "grayscale" | "unreadable", reason)."""
+    path, target, size = job
+    try:
+        img_sq = square(open_rgb(path, size), size)
+    except UNREADABLE as err:
+        return "unreadable", unreadable_reason(path, err)
+    if is_grayscale(np.asarray(img_sq)):
+        return "grayscale", None
+    save_png(img_sq, target)
+    return "written", None
+
+
 def main():
     args = parse_args()
     if args.size < config.SIZE_MULTIPLE or args.size % config.SIZE_MULTIPLE:
@@ -74,25 +90,19 @@ def main():
         sys.exit(f"cleanup_data.py: {output} is a file, not a folder: choose another --output")
     output.mkdir(parents=True, exist_ok=True)
 
-    written = done = grayscale = unreadable = 0
-    for path, relative in tqdm(photos, desc="cleanup", unit="file", disable=None):
-        target = output / photo_name(relative)
-        if target.exists() and not args.force:
-            done += 1
-            continue
-        try:
-            img_sq = square(open_rgb(path, args.size), args.size)
-        except UNREADABLE as err:
-            print(f"cleanup_data.py: skipped {path}: {unreadable_reason(path, err)}", file=sys.stderr)
-            unreadable += 1
-            continue
-        if is_grayscale(np.asarray(img_sq)):
-            grayscale += 1
-            continue
-        save_png(img_sq, target)
-        written += 1
-    print(f"cleanup_data.py: wrote {written} photos of {args.size}x{args.size} to {output}/, "
-          f"{done} already done, skipped {grayscale} grayscale and {unreadable} unreadable files")
+    jobs = [(path, output / photo_name(relative), args.size) for path, relative in photos]
+    todo = [job for job in jobs if args.force or not job[1].exists()]
+    counts = Counter(done=len(jobs) - len(todo))
+    with ProcessPoolExecutor(os.cpu_count()) as pool:  # decoding is the work: use every core
+        outcomes = pool.map(clean_one, todo, chunksize=8)
+        for (path, _, _), (outcome, reason) in zip(
+                todo, tqdm(outcomes, total=len(todo), desc="cleanup", unit="file", disable=None)):
+            counts[outcome] += 1
+            if reason:
+                print(f"cleanup_data.py: skipped {path}: {reason}", file=sys.stderr)
+    print(f"cleanup_data.py: wrote {counts['written']} photos of {args.size}x{args.size} to "
+          f"{output}/, {counts['done']} already done, skipped {counts['grayscale']} grayscale and "
+          f"{counts['unreadable']} unreadable files")
 
 
 if __name__ == "__main__":
