@@ -34,6 +34,7 @@ BATCH_SIZE = 256  # colorizations per decoder call
 METRICS_FILE = "metrics.csv"
 GALLERY_FILE = "index.html"
 GALLERY_DIR = "gallery"  # the gray inputs and originals the page shows beside the samples
+SCORE_MAX_SIDE = 1024  # --full-res photos are scored at most this many pixels on the long side
 # -----------------------------------------------------------------------------
 
 
@@ -124,7 +125,8 @@ def main():
         if not is_grayscale(img_rgb):
             original_name = f"{GALLERY_DIR}/{stem}_original.png"
             save_png(Image.fromarray(img_rgb), output_dir / original_name)
-            rows.append({"photo": paths[i].name, **score_photo(samples_rgb, img_rgb, gray)})
+            rows.append({"photo": paths[i].name,
+                         **score_photo(samples_rgb, img_rgb, gray, SCORE_MAX_SIDE)})
         entries.append((paths[i].name, gray_name, names, original_name))
 
     metrics_path = output_dir / METRICS_FILE

@@ -4,6 +4,7 @@ All functions take uint8 RGB arrays (H, W, 3); samples are stacked (N, H, W, 3).
 """
 
 import numpy as np
+from PIL import Image
 from skimage.metrics import structural_similarity
 
 from .color import rgb_to_gray
@@ -39,8 +40,23 @@ def luma_error(img_rgb, gray):
     return float(np.abs(rgb_to_gray(img_rgb).astype(np.int16) - gray).mean())
 
 
-def score_photo(samples_rgb, img_orig, gray):
-    """One row of metrics for the samples of one color photo, with the gray baseline beside."""
+def shrink(img, max_side):
+    """img (uint8, gray or RGB) resized so its long side is at most max_side."""
+    scale = max_side / max(img.shape[:2])
+    if scale >= 1:
+        return img
+    size = (round(img.shape[1] * scale), round(img.shape[0] * scale))
+    return np.asarray(Image.fromarray(img).resize(size, Image.Resampling.BOX))
+
+
+def score_photo(samples_rgb, img_orig, gray, max_side=None):
+    """One row of metrics for the samples of one color photo, with the gray baseline beside.
+
+    max_side scores a large photo on copies at most that many pixels on the long side.
+    """
+    if max_side:
+        samples_rgb = np.stack([shrink(s, max_side) for s in samples_rgb])
+        img_orig, gray = shrink(img_orig, max_side), shrink(gray, max_side)
     gray_rgb = np.repeat(gray[..., None], 3, axis=-1)
     psnrs = [psnr(s, img_orig) for s in samples_rgb]
     return {

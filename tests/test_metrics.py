@@ -43,3 +43,15 @@ def test_score_photo_picks_the_best_sample(color_photos):
     assert row["psnr_best"] == float("inf")
     assert row["colorfulness_orig"] == pytest.approx(colorfulness(img))
     assert row["luma_error"] <= 1
+
+
+def test_large_photos_are_scored_on_a_smaller_copy(color_photos):
+    from colorizer.metrics import shrink
+
+    img = np.concatenate([color_photos[0]] * 4, axis=1)  # wide
+    small = shrink(img, 256)
+    assert max(small.shape[:2]) == 256 and small.shape[2] == 3
+    assert shrink(img, 10_000) is img
+    gray = rgb_to_gray(img)
+    row = score_photo(np.stack([img]), img, gray, max_side=256)
+    assert row["psnr_best"] == float("inf") and row["luma_error"] <= 1
