@@ -1,6 +1,6 @@
-"""The README's picture: rows of gray input, samples and original, from a test.py output folder.
+"""The README's picture: rows of gray input, samples and original, for photos test.py colored.
 
-    python docs/figure.py bench/runs/quality/output1 docs/colorizations.png --photos 6 --samples 3
+    python docs/figure.py test_images test_output docs/colorizations.png --photos 6 --samples 3
 """
 
 import argparse
@@ -8,30 +8,35 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from colorizer.color import is_grayscale, rgb_to_gray  # noqa: E402
+from colorizer.config import IMAGE_SIZE  # noqa: E402
 from colorizer.figures import grid  # noqa: E402
+from colorizer.images import open_rgb, square  # noqa: E402
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("output", help="a folder test.py wrote (with gallery/)")
+    p.add_argument("input", help="the folder test.py read")
+    p.add_argument("output", help="the folder test.py wrote")
     p.add_argument("figure", help="PNG to write")
     p.add_argument("--photos", type=int, default=6)
     p.add_argument("--samples", type=int, default=3)
+    p.add_argument("--skip", type=int, default=0, help="start after this many color photos")
     args = p.parse_args()
-    out = Path(args.output)
-    originals = sorted((out / "gallery").glob("*_original.png"))[:args.photos]
-    load = lambda path: np.asarray(Image.open(path).convert("RGB"))
     rows = []
-    for original in originals:
-        stem = original.name.removesuffix("_original.png")
-        samples = [out / (f"{stem}.png" if i == 0 else f"{stem}_{i + 1}.png")
+    for path in sorted(Path(args.input).iterdir()):
+        img_orig = np.asarray(square(open_rgb(path, IMAGE_SIZE)))
+        if is_grayscale(img_orig):
+            continue
+        samples = [Path(args.output) / (f"{path.stem}.png" if i == 0 else f"{path.stem}_{i + 1}.png")
                    for i in range(args.samples)]
-        rows.append([load(out / "gallery" / f"{stem}_gray.png"), *map(load, samples), load(original)])
+        gray_rgb = np.repeat(rgb_to_gray(img_orig)[..., None], 3, -1)
+        rows.append([gray_rgb, *(np.asarray(open_rgb(s)) for s in samples), img_orig])
+    rows = rows[args.skip:args.skip + args.photos]
     grid(rows).save(args.figure, optimize=True)
-    print(f"figure.py: {len(rows)} photos x ({args.samples} samples + gray + original) -> {args.figure}")
+    print(f"figure.py: {len(rows)} photos: gray, {args.samples} samples, original -> {args.figure}")
 
 
 if __name__ == "__main__":
