@@ -167,8 +167,9 @@ def main():
                       initial_epoch=initial_epoch, callbacks=callbacks)
     minutes = (time.time() - start) / 60
     if stopper.reason == "nan":
-        sys.exit(f"train.py: the loss became NaN in epoch {history.epoch[-1] + 1}; no model "
-                 f"saved, the last good checkpoint stays in {models_dir}/")
+        sys.exit(f"train.py: the loss became NaN or infinite in epoch {history.epoch[-1] + 1}; "
+                 f"no model saved, the last good checkpoint (if any) stays in {models_dir}/; "
+                 "try a smaller --kl-weight or a fresh run")
 
     for model, name in [(vae, config.VAE_FILE), (vae.encoder, config.ENCODER_FILE),
                         (vae.decoder, config.DECODER_FILE)]:

@@ -42,22 +42,23 @@ def test_resume_trains_only_the_missing_epochs(images):
     assert 0.4 < final_loss(resumed) / final_loss(straight) < 2.5
 
 
-def test_sigint_saves_and_says_how_to_resume(images):
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_saves_and_says_how_to_resume(images, sig, code):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *TINY, "--epochs", "1000",
-                             "--models", "interrupted"], cwd=images, env=env, text=True,
+                             "--models", f"interrupted-{sig.name}"], cwd=images, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seen = ""
     for line in proc.stdout:  # Keras' progress lines; wait until training is well under way
         seen += line
         if "Epoch 2/1000" in line:
             break
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    assert proc.returncode == code, err
     assert "Traceback" not in err
-    assert "stopped by SIGINT" in out and "python train.py --resume --epochs 1000" in out
-    models = images / "interrupted"
+    assert f"stopped by {sig.name}" in out and "python train.py --resume --epochs 1000" in out
+    models = images / f"interrupted-{sig.name}"
     for name in (config.CHECKPOINT_FILE, config.CHECKPOINT_STATE_FILE, config.DECODER_FILE):
         assert (models / name).is_file()
     assert not list(models.glob(".*tmp*"))
@@ -81,3 +82,13 @@ def test_resume_without_a_checkpoint_gets_one_line(images, tmp_path):
     result = run_script("train.py", "--resume", "--models", tmp_path, cwd=images, check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "without --resume" in result.stderr
+
+
+def test_a_diverging_loss_stops_without_saving(images, tmp_path):
+    # 1e38 times any KL above about 3.4 overflows float32: a real infinite loss, on batch one
+    result = run_script("train.py", *TINY, "--epochs", "3", "--kl-weight", "1e38",
+                        "--models", tmp_path, cwd=images, check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "NaN or infinite" in result.stderr
+    assert not (tmp_path / config.DECODER_FILE).exists()
+    assert not (tmp_path / config.CHECKPOINT_FILE).exists()
