@@ -54,7 +54,7 @@ def parse_args():
     p.add_argument("--kl-weight", type=positive_float, default=KL_WEIGHT,
                    help="weight of the KL term against the summed squared chroma error")
     p.add_argument("--seed", type=int, default=SEED)
-    p.add_argument("--encoder-input", choices=("color", "gray"), default="color",
+    p.add_argument("--encoder-input", choices=config.ENCODER_INPUTS, default="color",
                    help="what the encoder sees: gray and true color (a CVAE), or gray only "
                         "(the original project)")
     p.add_argument("--tensorboard", metavar="DIR", default=None,

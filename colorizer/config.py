@@ -18,6 +18,7 @@ ARCHIVE_LAYOUT = f"unpack it so that {ARCHIVE_DIR}/<wnid>/*.JPEG exists"
 DATASET_HINT = (f"run with --download, or download the Kaggle dataset {KAGGLE_DATASET} and "
                 f"{ARCHIVE_LAYOUT}, or run with --source {SAMPLES_SOURCE}")
 
+ENCODER_INPUTS = ("color", "gray")  # the recognition network sees gray and color, or gray only
 DOWNSAMPLINGS = 4  # the decoder's U-Net halves the gray this many times...
 SIZE_MULTIPLE = 2**DOWNSAMPLINGS  # ...so a trainable image side is a multiple of this
 

@@ -9,9 +9,7 @@ keras.saving.load_model; main_vae needs this module imported first (its classes 
 import keras
 from keras import layers, ops
 
-from .config import DOWNSAMPLINGS
-
-ENCODER_INPUTS = ("color", "gray")  # the recognition network sees gray and color, or gray only
+from .config import DOWNSAMPLINGS, ENCODER_INPUTS
 
 
 def _conv(x, filters, strides=1, name=None):
