@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from colorizer.color import is_grayscale, rgb_to_gray  # noqa: E402
@@ -35,7 +36,8 @@ def main():
         gray_rgb = np.repeat(rgb_to_gray(img_orig)[..., None], 3, -1)
         rows.append([gray_rgb, *(np.asarray(open_rgb(s)) for s in samples), img_orig])
     rows = rows[args.skip:args.skip + args.photos]
-    grid(rows).save(args.figure, optimize=True)
+    # A 256-color palette keeps the committed picture small; dithering hides the banding.
+    grid(rows).quantize(256, dither=Image.Dither.FLOYDSTEINBERG).save(args.figure, optimize=True)
     print(f"figure.py: {len(rows)} photos: gray, {args.samples} samples, original -> {args.figure}")
 
 
