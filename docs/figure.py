@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from colorizer.color import is_grayscale, rgb_to_gray  # noqa: E402
 from colorizer.config import IMAGE_SIZE  # noqa: E402
 from colorizer.figures import grid  # noqa: E402
-from colorizer.images import open_rgb, square  # noqa: E402
+from colorizer.images import UNREADABLE, open_rgb, square  # noqa: E402
 
 
 def main():
@@ -27,8 +27,11 @@ def main():
     p.add_argument("--skip", type=int, default=0, help="start after this many color photos")
     args = p.parse_args()
     rows = []
-    for path in sorted(Path(args.input).iterdir()):
-        img_orig = np.asarray(square(open_rgb(path, IMAGE_SIZE)))
+    for path in sorted(p for p in Path(args.input).iterdir() if not p.name.startswith(".")):
+        try:
+            img_orig = np.asarray(square(open_rgb(path, IMAGE_SIZE)))
+        except UNREADABLE:
+            continue  # test.py skipped it too
         if is_grayscale(img_orig):
             continue
         samples = [Path(args.output) / (f"{path.stem}.png" if i == 0 else f"{path.stem}_{i + 1}.png")
