@@ -95,9 +95,12 @@ def make_messy_folder(root, photos, flat=False):
     """Real photos in every format and name a user's folder may hold, plus files that are no
     photo at all. Returns (good relative paths, grayscale relative paths, bad relative paths).
 
-    photos: at least 12 uint8 RGB arrays. flat puts everything in root itself.
+    photos: uint8 RGB arrays, reused in turn if fewer than 12 (the bundled fallback has 10).
+    flat puts everything in root itself.
     """
     import cv2
+
+    photos = [photos[i % len(photos)] for i in range(12)]
 
     def place(folder, name):
         path = root / name if flat else root / folder / name
