@@ -1,1 +1,2 @@
-"""Helpers shared by the four scripts: settings, color math, image files, data, model, metrics."""
+"""Helpers shared by the four scripts: settings, color math, image files, data, model, training
+callbacks, metrics, figures."""
