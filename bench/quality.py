@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data" / "mini-imagenet-sample" / "ImageNet-Mini" / "images"
+sys.path.insert(0, str(REPO))
+from colorizer.config import SHARED_SAMPLE_DIR as SHARED  # noqa: E402
 VARIANTS = {"original project (--encoder-input gray)": ["--encoder-input", "gray"],
             "default CVAE (--encoder-input color)": []}
 SAMPLES = 8

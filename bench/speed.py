@@ -17,7 +17,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-SHARED = REPO.parent / "shared" / "data" / "mini-imagenet-sample" / "ImageNet-Mini" / "images"
+from colorizer.config import SHARED_SAMPLE_DIR as SHARED  # noqa: E402
 TRAIN_IMAGES = 19_600
 WARMUP_STEPS, TIMED_STEPS = 5, 40
 

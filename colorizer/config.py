@@ -1,5 +1,7 @@
 """Every default the scripts share: image size, folders, file names. One place for each fact."""
 
+from pathlib import Path
+
 IMAGE_SIZE = 112  # the original project's input size, in pixels per side
 
 ARCHIVE_DIR = "archive/ImageNet-Mini/images"  # Kaggle "deeptrial/miniimagenet", unpacked
@@ -27,3 +29,7 @@ CHECKPOINT_STATE_FILE = "checkpoint.json"  # epochs done and the data settings, 
 HISTORY_CSV = "history.csv"  # every epoch's losses, beside the models
 HISTORY_PNG = "history.png"
 PREVIEW_PNG = "preview.png"  # fixed validation photos: gray, samples, original
+
+# The 691 Mini-ImageNet photos beside the checkout, for tests and benchmarks (not for users).
+SHARED_SAMPLE_DIR = (Path(__file__).resolve().parents[2] / "shared" / "data"
+                     / "mini-imagenet-sample" / "ImageNet-Mini" / "images")

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from colorizer.config import SHARED_SAMPLE_DIR as SHARED
 from colorizer.images import sample_photo_paths
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data" / "mini-imagenet-sample" / "ImageNet-Mini" / "images"
 ARCHIVE_COLOR_PHOTOS = 24  # color photos in the small test archive, at most
 
 
