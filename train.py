@@ -6,6 +6,7 @@
 
     python train.py --epochs 20 --resume                  # go on from the last checkpoint
     python train.py --strategy mirrored                   # all GPUs of this machine
+    TF_CONFIG='{...}' python train.py --strategy multiworker   # on every machine of a cluster
 
 Writes models/main_vae.keras (the whole model), models/main_vae_encoder.keras and
 models/main_vae_decoder.keras (all test.py needs), and after every epoch models/checkpoint.keras
@@ -59,9 +60,10 @@ def parse_args():
                         "(the original project)")
     p.add_argument("--tensorboard", metavar="DIR", default=None,
                    help="also write TensorBoard logs to this folder")
-    p.add_argument("--strategy", choices=("default", "mirrored"), default="default",
-                   help="tf.distribute: mirrored trains on all GPUs of this machine; "
-                        "--batch-size is the global batch, split over them")
+    p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
+                   help="tf.distribute: mirrored trains on all GPUs of this machine, "
+                        "multiworker on the machines named in TF_CONFIG (run it on each); "
+                        "--batch-size is the global batch, split over all replicas")
     p.add_argument("--cpu-devices", type=positive_int, default=1,
                    help="with --strategy mirrored and no GPU, split the CPU into this many "
                         "logical devices (for trying the mirrored path)")
@@ -90,8 +92,8 @@ def image_size(paths):
 
 
 def datasets(train_paths, val_paths, size, batch_size, seed, replicas):
-    """Training and validation tf.data sets; with several replicas every batch is full, because
-    Keras 3.15 averages the first batch over the replicas and needs equal shares."""
+    """Training and validation tf.data sets; with several replicas every batch is full, so that
+    every replica gets an equal share of every batch."""
     from colorizer.data import make_dataset
 
     if batch_size % replicas:
@@ -124,7 +126,7 @@ def main():
     import numpy as np
 
     from colorizer.callbacks import Checkpoint, Figures, Stopper, read_checkpoint_state, save_model
-    from colorizer.distribute import make_strategy
+    from colorizer.distribute import is_chief, make_strategy, worker_name
     from colorizer.model import build_cvae
 
     strategy = make_strategy(args.strategy, args.cpu_devices)
@@ -153,15 +155,17 @@ def main():
           f"{vae.decoder.inputs[0].shape[-1]}; {strategy.num_replicas_in_sync} replica(s)"
           + (f"; resuming after epoch {initial_epoch}" if initial_epoch else ""))
 
-    models_dir.mkdir(parents=True, exist_ok=True)
-    preview = [p for p in val_paths or train_paths if not is_crop(p)][:PREVIEW_PHOTOS]
     stopper = Stopper(args.max_minutes or math.inf)
-    callbacks = [stopper,
-                 Checkpoint(models_dir, {"seed": args.seed, "batch_size": args.batch_size}),
-                 keras.callbacks.CSVLogger(models_dir / config.HISTORY_CSV, append=args.resume),
-                 Figures(models_dir, np.stack([load_array(p) for p in preview]))]
-    if args.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=args.tensorboard))
+    callbacks = [stopper]
+    chief = is_chief(strategy)  # on a cluster only the chief writes; the others just train
+    if chief:
+        models_dir.mkdir(parents=True, exist_ok=True)
+        preview = [p for p in val_paths or train_paths if not is_crop(p)][:PREVIEW_PHOTOS]
+        callbacks += [Checkpoint(models_dir, {"seed": args.seed, "batch_size": args.batch_size}),
+                      keras.callbacks.CSVLogger(models_dir / config.HISTORY_CSV, append=args.resume),
+                      Figures(models_dir, np.stack([load_array(p) for p in preview]))]
+        if args.tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(log_dir=args.tensorboard))
     start = time.time()
     history = vae.fit(train_ds, validation_data=val_ds, epochs=args.epochs, shuffle=False,
                       initial_epoch=initial_epoch, callbacks=callbacks)
@@ -171,22 +175,25 @@ def main():
                  f"no model saved, the last good checkpoint (if any) stays in {models_dir}/; "
                  "try a smaller --kl-weight or a fresh run")
 
-    for model, name in [(vae, config.VAE_FILE), (vae.encoder, config.ENCODER_FILE),
-                        (vae.decoder, config.DECODER_FILE)]:
-        save_model(model, models_dir / name)
+    if chief:
+        for model, name in [(vae, config.VAE_FILE), (vae.encoder, config.ENCODER_FILE),
+                            (vae.decoder, config.DECODER_FILE)]:
+            save_model(model, models_dir / name)
     last = {k: v[-1] for k, v in history.history.items()}
     val = f", val_loss {last['val_loss']:.1f}" if "val_loss" in last else ""
     stopped = " (stopped by --max-minutes)" if stopper.reason == "time" else ""
+    saved = f"saved to {models_dir}/" if chief else f"{worker_name(strategy)}: the chief saves the models"
     print(f"train.py: trained {len(history.epoch)} epochs{stopped} in {minutes:.1f} min, "
           f"loss {last['loss']:.1f} (reconstruction {last['reconstruction_loss']:.1f}, "
-          f"KL {last['kl_loss']:.1f}){val}; saved to {models_dir}/")
+          f"KL {last['kl_loss']:.1f}){val}; {saved}")
     if stopper.reason in ("SIGINT", "SIGTERM"):
-        done = read_checkpoint_state(models_dir)["epochs_done"]
-        print(f"train.py: stopped by {stopper.reason} with {done} epochs done; models saved. "
-              f"Resume with: python train.py --resume --epochs {args.epochs}"
-              + (f" --images {images_dir} --models {models_dir}"
-                 if (images_dir, models_dir) != (Path(config.IMAGES_DIR), Path(config.MODELS_DIR))
-                 else ""))
+        if chief:
+            done = read_checkpoint_state(models_dir)["epochs_done"]
+            print(f"train.py: stopped by {stopper.reason} with {done} epochs done; models saved. "
+                  f"Resume with: python train.py --resume --epochs {args.epochs}"
+                  + (f" --images {images_dir} --models {models_dir}"
+                     if (images_dir, models_dir) != (Path(config.IMAGES_DIR), Path(config.MODELS_DIR))
+                     else ""))
         sys.exit(130 if stopper.reason == "SIGINT" else 143)
 
 

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 
 from .config import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, HISTORY_CSV, HISTORY_PNG, PREVIEW_PNG
+from .distribute import any_worker
 from .figures import grid, plot_history, preview_rows
 from .images import save_png
 
@@ -57,18 +58,21 @@ class Checkpoint(keras.callbacks.Callback):
 
 class Stopper(keras.callbacks.Callback):
     """Ends training cleanly, mid-epoch if need be: after max_minutes, on SIGINT or SIGTERM
-    (a second Ctrl-C quits at once), or on a NaN loss. reason says which, or stays None."""
+    (a second Ctrl-C quits at once), or on a NaN loss. reason says which, or stays None.
+    On a cluster the workers agree after every batch, so all stop at the same step."""
+
+    REASONS = ("nan", "SIGINT", "SIGTERM", "time")  # the first one seen wins
 
     def __init__(self, max_minutes=math.inf):
         super().__init__()
         self.seconds = max_minutes * 60
         self.reason = None
+        self.signal = None
 
     def _on_signal(self, signum, frame):
-        if self.reason == "SIGINT" and signum == signal.SIGINT:
+        if self.signal == "SIGINT" and signum == signal.SIGINT:
             raise KeyboardInterrupt
-        self.reason = signal.Signals(signum).name
-        self.model.stop_training = True
+        self.signal = signal.Signals(signum).name
 
     def on_train_begin(self, logs=None):
         self.start = time.monotonic()
@@ -79,10 +83,11 @@ class Stopper(keras.callbacks.Callback):
             signal.signal(s, handler)
 
     def on_train_batch_end(self, batch, logs=None):
-        if not math.isfinite(float(logs.get("loss", 0))):
-            self.reason = "nan"
-        elif self.reason is None and time.monotonic() - self.start > self.seconds:
-            self.reason = "time"
+        seen = {"nan": not math.isfinite(float(logs.get("loss", 0))),
+                "SIGINT": self.signal == "SIGINT", "SIGTERM": self.signal == "SIGTERM",
+                "time": time.monotonic() - self.start > self.seconds}
+        counts = any_worker(self.model.distribute_strategy, [int(seen[r]) for r in self.REASONS])
+        self.reason = next((r for r, n in zip(self.REASONS, counts) if n), None)
         if self.reason:
             self.model.stop_training = True
 

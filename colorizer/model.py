@@ -10,6 +10,7 @@ import keras
 from keras import layers, ops
 
 from .config import DOWNSAMPLINGS, ENCODER_INPUTS
+from .distribute import is_multiworker
 
 
 def _conv(x, filters, strides=1, name=None):
@@ -139,7 +140,19 @@ class CVAE(keras.Model):
         self.total_loss_tracker.update_state(total)
         self.reconstruction_loss_tracker.update_state(reconstruction)
         self.kl_loss_tracker.update_state(kl)
-        return {m.name: m.result() for m in self.metrics}
+        logs = {m.name: m.result() for m in self.metrics}
+        if is_multiworker(self.distribute_strategy):
+            # Keras 3 averages logs across workers along axis 0, which a scalar lacks
+            # (tensorflow/tensorflow#72388): give each a length-1 axis to average over.
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras 3.15 first averages a data batch over the replicas, which fails under
+        # MultiWorkerMirroredStrategy (tensorflow/tensorflow#72388). The model is built in
+        # __init__ and needs no batch: this builds what is left, the optimizer.
+        with self.distribute_strategy.scope():
+            self._symbolic_build()
 
     def train_step(self, data):
         import tensorflow as tf  # the custom step is written for the TensorFlow backend

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from colorizer import config
 from colorizer.config import SHARED_SAMPLE_DIR as SHARED
 from colorizer.images import sample_photo_paths
 
@@ -71,6 +72,29 @@ def archive(tmp_path_factory):
         with Image.open(path) as img:
             img.convert("L").save(twin / f"gray{i}.jpg")
     return root, n_color + 1, 2
+
+
+TINY = ["--epochs", "1", "--batch-size", "16", "--latent-dim", "8", "--width", "8"]
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory, archive):
+    """cleanup -> augment -> train -> test, once; returns the work folder and each script's output."""
+    archive_dir, n_color, n_gray = archive
+    work = tmp_path_factory.mktemp("work")
+    out = {"cleanup": run_script("cleanup_data.py", "--source", archive_dir, cwd=work).stdout,
+           "augment": run_script("augment_data.py", cwd=work).stdout,
+           "augment_again": run_script("augment_data.py", cwd=work).stdout,
+           "train": run_script("train.py", *TINY, cwd=work).stdout}
+    test_images = work / config.TEST_IMAGES_DIR
+    test_images.mkdir()
+    for i, path in enumerate(sorted(archive_dir.glob("*/*"))[:4]):
+        with Image.open(path) as img:  # any size, any format
+            img.save(test_images / f"photo{i}{'.jpg' if i % 2 else '.png'}")
+            if i == 0:
+                img.convert("L").save(test_images / "gray.png")
+    out["test"] = run_script("test.py", "--samples", "3", "--seed", "7", cwd=work).stdout
+    return work, out, n_color, n_gray
 
 
 def _png_claiming(width, height):

@@ -12,30 +12,7 @@ from PIL import Image
 from colorizer import config
 from colorizer.color import rgb_to_gray
 from colorizer.images import CROPS_PER_PHOTO, is_crop, open_rgb, square
-from conftest import REPO, make_messy_folder, run_script, stderr_lines
-
-TINY = ["--epochs", "1", "--batch-size", "16", "--latent-dim", "8", "--width", "8"]
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory, archive):
-    """cleanup -> augment -> train -> test, once; returns the work folder and each script's output."""
-    archive_dir, n_color, n_gray = archive
-    work = tmp_path_factory.mktemp("work")
-    out = {"cleanup": run_script("cleanup_data.py", "--source", archive_dir, cwd=work).stdout,
-           "augment": run_script("augment_data.py", cwd=work).stdout,
-           "augment_again": run_script("augment_data.py", cwd=work).stdout,
-           "train": run_script("train.py", *TINY, cwd=work).stdout}
-    test_images = work / config.TEST_IMAGES_DIR
-    test_images.mkdir()
-    for i, path in enumerate(sorted(archive_dir.glob("*/*"))[:4]):
-        with Image.open(path) as img:  # any size, any format
-            img.save(test_images / f"photo{i}{'.jpg' if i % 2 else '.png'}")
-            if i == 0:
-                img.convert("L").save(test_images / "gray.png")
-    out["test"] = run_script("test.py", "--samples", "3", "--seed", "7", cwd=work).stdout
-    return work, out, n_color, n_gray
-
+from conftest import REPO, TINY, make_messy_folder, run_script, stderr_lines
 
 def test_cleanup_writes_every_color_photo_once(pipeline):
     work, out, n_color, n_gray = pipeline
@@ -254,20 +231,6 @@ def test_download_without_network_gets_one_line(tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert len(stderr_lines(result)) == 1 and "could not download" in result.stderr
     assert not (tmp_path / "archive" / "ImageNet-Mini").exists()
-
-
-def test_mirrored_strategy_over_two_cpu_devices_trains_a_decoder_that_colorizes(pipeline, tmp_path):
-    work, *_ = pipeline
-    result = run_script("train.py", *TINY, "--strategy", "mirrored", "--cpu-devices", "2",
-                        "--models", tmp_path / "models", cwd=work)
-    assert "2 replica(s)" in result.stdout
-    run_script("test.py", "--models", tmp_path / "models", "--output", tmp_path / "out",
-               "--samples", "2", cwd=work)
-    with Image.open(tmp_path / "out" / "photo0_2.png") as img:
-        assert img.size == (112, 112) and img.mode == "RGB"
-    uneven = run_script("train.py", *TINY[:2], "--batch-size", "15", "--strategy", "mirrored",
-                        "--cpu-devices", "2", cwd=work, check=False)
-    assert uneven.returncode != 0 and "multiple of 2" in uneven.stderr
 
 
 @pytest.mark.parametrize("script, make, args, words", [

@@ -1,0 +1,91 @@
+"""train.py under tf.distribute: two logical CPU devices (mirrored) and two local worker
+processes talking over localhost ports (multiworker); the saved decoder must colorize."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from PIL import Image
+
+from conftest import REPO, TINY, run_script
+
+
+def colorizes(work, models, out):
+    run_script("test.py", "--models", models, "--output", out, "--samples", "2", cwd=work)
+    with Image.open(out / "photo0_2.png") as img:
+        return img.size == (112, 112) and img.mode == "RGB"
+
+
+def test_mirrored_strategy_over_two_cpu_devices_trains_a_decoder_that_colorizes(pipeline, tmp_path):
+    work, *_ = pipeline
+    result = run_script("train.py", *TINY, "--strategy", "mirrored", "--cpu-devices", "2",
+                        "--models", tmp_path / "models", cwd=work)
+    assert "2 replica(s)" in result.stdout
+    assert colorizes(work, tmp_path / "models", tmp_path / "out")
+    uneven = run_script("train.py", *TINY[:2], "--batch-size", "15", "--strategy", "mirrored",
+                        "--cpu-devices", "2", cwd=work, check=False)
+    assert uneven.returncode != 0 and "multiple of 2" in uneven.stderr
+
+
+def free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def start_workers(work, tmp_path, *args):
+    """Two train.py processes, one per worker of a localhost cluster, each with its own --models."""
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+    workers = []
+    for index in range(2):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        workers.append(subprocess.Popen(
+            [sys.executable, str(REPO / "train.py"), *TINY, "--strategy", "multiworker",
+             "--models", str(tmp_path / f"models{index}"), *args],
+            cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    return workers
+
+
+def finish(workers):
+    try:
+        results = [w.communicate(timeout=300) for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+    return [(w.returncode, out, err) for w, (out, err) in zip(workers, results)]
+
+
+def test_multiworker_trains_on_two_local_workers_and_the_chief_saves(pipeline, tmp_path):
+    work, *_ = pipeline
+    results = finish(start_workers(work, tmp_path, "--epochs", "2"))
+    for code, out, err in results:
+        assert code == 0, err
+        assert "2 replica(s)" in out and "trained 2 epochs" in out
+    losses = [out.splitlines()[-1].split("loss ")[1].split()[0] for _, out, _ in results]
+    assert losses[0] == losses[1]  # one model, trained in step on both workers
+    assert "worker 1: the chief saves the models" in results[1][1]
+    assert not (tmp_path / "models1").exists()
+    assert colorizes(work, tmp_path / "models0", tmp_path / "out")
+
+
+def test_multiworker_workers_stop_together_when_one_is_told_to(pipeline, tmp_path):
+    work, *_ = pipeline
+    workers = start_workers(work, tmp_path, "--epochs", "1000")
+    chief_models = tmp_path / "models0"
+    while not (chief_models / "checkpoint.json").exists():  # an epoch done on both
+        assert workers[0].poll() is None, workers[0].communicate()[1]
+        time.sleep(0.2)
+    workers[1].terminate()  # SIGTERM to the second worker only
+    (code0, out0, err0), (code1, out1, err1) = finish(workers)
+    assert (code0, code1) == (143, 143), err0 + err1
+    assert "stopped by SIGTERM" in out0 and "Resume with" in out0
+    assert "Traceback" not in err0 + err1
+    assert colorizes(work, chief_models, tmp_path / "out")
