@@ -4,7 +4,8 @@
     python test.py --samples 4 --seed 0    # four different colorizations of each, reproducible
 
 Each photo is center-cropped and resized to the model's size (112×112), turned to gray, and
-colored from z drawn from N(0, I): test_output/<stem>.png, then <stem>_2.png … <stem>_N.png.
+colored: test_output/<stem>.png from z = 0, the center of the prior (the model's most typical
+colorization), then <stem>_2.png … <stem>_N.png from z drawn from N(0, I).
 With --full-res the whole photo is colored at its own size: the model sees it squeezed to
 112×112, and the predicted color is resized and laid onto the full-resolution gray.
 test_output/index.html shows every photo: gray input, samples, original, scores.
@@ -80,6 +81,8 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
+    from colorizer.model import prior_z
+
     try:
         decoder = keras.saving.load_model(decoder_path)  # safe mode stays on
     except Exception as err:  # a damaged file fails deep inside Keras in many ways
@@ -102,8 +105,7 @@ def main():
     if not paths:
         sys.exit(f"test.py: no readable photos in {input_dir}/")
 
-    rng = np.random.default_rng(args.seed)
-    z = rng.standard_normal((len(paths) * args.samples, latent_dim)).astype(np.float32)
+    z = prior_z(len(paths), args.samples, latent_dim, args.seed)
     gray_rep = np.repeat(np.stack(grays_small), args.samples, axis=0)
     chroma_small = decoder.predict([z, gray_rep[..., None].astype(np.float32)],
                                    batch_size=BATCH_SIZE, verbose=0)

@@ -85,15 +85,17 @@ def main():
     first, n_scored = next(iter(results.values()))
     print(f"\nheld-out color photos: {n_scored}, {SAMPLES} samples each, 112 px\n")
     print(f"{'model':42s} {'PSNR':>6s} {'SSIM':>6s} {'best-of-8':>9s} {'color':>6s} "
-          f"{'ratio':>6s} {'divers.':>7s} {'luma err':>8s}")
+          f"{'ratio':>6s} {'1st':>5s} {'divers.':>7s} {'luma err':>8s}")
     print(f"{'gray baseline':42s} {first['psnr_gray']:6.2f} {first['ssim_gray']:6.3f} "
-          f"{first['psnr_gray']:9.2f} {0:6.1f} {0:6.2f} {0:7.1f} {0:8.2f}")
+          f"{first['psnr_gray']:9.2f} {0:6.1f} {0:6.2f} {0:5.2f} {0:7.1f} {0:8.2f}")
     for name, (m, _) in results.items():
+        orig = m["colorfulness_orig"]
         print(f"{name:42s} {m['psnr']:6.2f} {m['ssim']:6.3f} {m['psnr_best']:9.2f} "
-              f"{m['colorfulness']:6.1f} {m['colorfulness'] / m['colorfulness_orig']:6.2f} "
-              f"{m['diversity']:7.1f} {m['luma_error']:8.2f}")
+              f"{m['colorfulness']:6.1f} {m['colorfulness'] / orig:6.2f} "
+              f"{m['colorfulness_first'] / orig:5.2f} {m['diversity']:7.1f} {m['luma_error']:8.2f}")
     print(f"{'originals':42s} {'':6s} {'':6s} {'':9s} {first['colorfulness_orig']:6.1f}")
-
+    print("\nPSNR and SSIM: the first sample (z = 0); color and ratio: mean over all 8 samples; "
+          "1st: the first sample's ratio")
 
 if __name__ == "__main__":
     main()

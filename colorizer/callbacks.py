@@ -14,6 +14,7 @@ from .config import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, HISTORY_CSV, HISTORY
 from .distribute import any_worker
 from .figures import grid, plot_history, preview_rows
 from .images import save_png
+from .model import prior_z
 
 
 def save_model(model, path):
@@ -105,6 +106,6 @@ class Figures(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         plot_history(self.models_dir / HISTORY_CSV, self.models_dir / HISTORY_PNG)
         latent_dim = self.model.decoder.inputs[0].shape[-1]
-        z = np.random.default_rng(self.seed).standard_normal((self.samples, latent_dim))
-        rows = preview_rows(self.model.decoder, self.imgs_preview, z.astype(np.float32))
+        z = prior_z(1, self.samples, latent_dim, self.seed)
+        rows = preview_rows(self.model.decoder, self.imgs_preview, z)
         save_png(grid(rows), self.models_dir / PREVIEW_PNG)

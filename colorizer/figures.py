@@ -74,7 +74,8 @@ def gallery_html(entries, metrics_by_photo, samples):
     link = lambda name: html.escape(quote(Path(name).as_posix()))
     cells = []
     for title, gray, sample_files, original in entries:
-        figs = [(gray, "gray input")] + [(f, f"sample {i + 1}") for i, f in enumerate(sample_files)]
+        figs = [(gray, "gray input")] + [(f, f"sample {i + 1}" + (" (z = 0)" if i == 0 else ""))
+                                        for i, f in enumerate(sample_files)]
         if original:
             figs.append((original, "original"))
         imgs = "".join(f'<figure><img src="{link(f)}" alt="{html.escape(cap)}">'
@@ -83,7 +84,8 @@ def gallery_html(entries, metrics_by_photo, samples):
         scores = ("" if m is None else
                   f'<p class="m">PSNR {float(m["psnr"]):.2f} dB (gray {float(m["psnr_gray"]):.2f}, '
                   f'best of {samples} {float(m["psnr_best"]):.2f}) · SSIM {float(m["ssim"]):.3f} · '
-                  f'colorfulness {float(m["colorfulness"]):.1f} (original '
+                  f'colorfulness {float(m["colorfulness_first"]):.1f}, mean of all '
+                  f'{float(m["colorfulness"]):.1f} (original '
                   f'{float(m["colorfulness_orig"]):.1f}) · diversity {float(m["diversity"]):.1f}</p>')
         cells.append(f"<section><h2>{html.escape(title)}</h2>{scores}<div>{imgs}</div></section>")
     return f"""<!doctype html>

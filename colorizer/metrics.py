@@ -62,6 +62,7 @@ def score_photo(samples_rgb, img_orig, gray, max_side=None):
     return {
         "psnr_gray": psnr(gray_rgb, img_orig), "ssim_gray": ssim(gray_rgb, img_orig),
         "psnr": psnrs[0], "ssim": ssim(samples_rgb[0], img_orig), "psnr_best": max(psnrs),
+        "colorfulness_first": colorfulness(samples_rgb[0]),
         "colorfulness": float(np.mean([colorfulness(s) for s in samples_rgb])),
         "colorfulness_orig": colorfulness(img_orig),
         "diversity": diversity(samples_rgb),
@@ -82,15 +83,17 @@ def write_csv(rows, path):
 def summary_table(rows, samples):
     """Means over the scored photos, gray baseline beside the model, as printable lines."""
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "photo"}
-    ratio = mean["colorfulness"] / mean["colorfulness_orig"] if mean["colorfulness_orig"] else 0
+    orig = mean["colorfulness_orig"] or float("nan")
+    line = "  {:38s} {:>8s}  {:>6s}   {:>12s}".format
     return "\n".join([
         f"quality on {len(rows)} color photos (means)     PSNR dB    SSIM   colorfulness",
-        f"  gray baseline                          {mean['psnr_gray']:8.2f}  {mean['ssim_gray']:6.3f}"
-        f"   {0:12.1f}",
-        f"  first sample                           {mean['psnr']:8.2f}  {mean['ssim']:6.3f}"
-        f"   {mean['colorfulness']:12.1f}",
-        f"  best of {samples:<3d}                            {mean['psnr_best']:8.2f}",
-        f"  originals                                               {mean['colorfulness_orig']:12.1f}",
-        f"  colorfulness ratio {ratio:.2f}, diversity {mean['diversity']:.1f} levels, "
-        f"luma error {mean['luma_error']:.2f} levels",
+        line("gray baseline", f"{mean['psnr_gray']:.2f}", f"{mean['ssim_gray']:.3f}", "0.0"),
+        line("first sample (z = 0)", f"{mean['psnr']:.2f}", f"{mean['ssim']:.3f}",
+             f"{mean['colorfulness_first']:.1f}"),
+        line(f"all {samples} samples (best PSNR, mean color)", f"{mean['psnr_best']:.2f}", "",
+             f"{mean['colorfulness']:.1f}"),
+        line("originals", "", "", f"{mean['colorfulness_orig']:.1f}"),
+        f"  colorfulness ratio {mean['colorfulness'] / orig:.2f} over all samples "
+        f"({mean['colorfulness_first'] / orig:.2f} for the first), diversity "
+        f"{mean['diversity']:.1f} levels, luma error {mean['luma_error']:.2f} levels",
     ])

@@ -7,6 +7,7 @@ keras.saving.load_model; main_vae needs this module imported first (its classes 
 """
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 from .config import DOWNSAMPLINGS, ENCODER_INPUTS
@@ -180,6 +181,17 @@ class CVAE(keras.Model):
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
         return cls(**config)
+
+
+def prior_z(n_photos, samples, latent_dim, seed=None):
+    """z for `samples` colorizations of each of n_photos, photo after photo, float32.
+
+    The first of each photo is the prior's center, z = 0: the model's most typical colorization,
+    and the safest single guess. The others are drawn from N(0, I) and differ from it.
+    """
+    z = np.random.default_rng(seed).standard_normal((n_photos, samples, latent_dim))
+    z[:, 0] = 0
+    return z.reshape(n_photos * samples, latent_dim).astype(np.float32)
 
 
 def build_cvae(size, latent_dim, width, encoder_input, kl_weight, seed):

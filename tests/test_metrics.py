@@ -42,7 +42,18 @@ def test_score_photo_picks_the_best_sample(color_photos):
     assert row["psnr"] == pytest.approx(row["psnr_gray"])
     assert row["psnr_best"] == float("inf")
     assert row["colorfulness_orig"] == pytest.approx(colorfulness(img))
+    assert row["colorfulness_first"] == 0
+    assert row["colorfulness"] == pytest.approx(colorfulness(img) / 2)
     assert row["luma_error"] <= 1
+
+
+def test_prior_z_starts_each_photo_at_the_center():
+    from colorizer.model import prior_z
+
+    z = prior_z(3, 4, 8, seed=0).reshape(3, 4, 8)
+    assert z.dtype == np.float32 and not z[:, 0].any() and np.all(z[:, 1:].std(axis=-1) > 0.3)
+    assert np.array_equal(z, prior_z(3, 4, 8, seed=0).reshape(3, 4, 8))
+    assert not np.array_equal(z, prior_z(3, 4, 8, seed=1).reshape(3, 4, 8))
 
 
 def test_large_photos_are_scored_on_a_smaller_copy(color_photos):
