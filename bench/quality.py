@@ -97,5 +97,6 @@ def main():
     print("\nPSNR and SSIM: the first sample (z = 0); color and ratio: mean over all 8 samples; "
           "1st: the first sample's ratio")
 
+
 if __name__ == "__main__":
     main()

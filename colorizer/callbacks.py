@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from .config import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, HISTORY_CSV, HISTORY_PNG, PREVIEW_PNG
 from .distribute import any_worker
@@ -62,7 +61,7 @@ class Stopper(keras.callbacks.Callback):
     (a second Ctrl-C quits at once), or on a NaN loss. reason says which, or stays None.
     On a cluster the workers agree after every batch, so all stop at the same step."""
 
-    REASONS = ("nan", "SIGINT", "SIGTERM", "time")  # the first one seen wins
+    REASONS = ("nan", "SIGINT", "SIGTERM", "time")  # in order of precedence
 
     def __init__(self, max_minutes=math.inf):
         super().__init__()
