@@ -1,6 +1,6 @@
 """Speed benchmark: the machine's peak, training, test.py and cleanup_data.py throughput, memory.
 
-    python bench/speed.py           # about 10 minutes on 2 CPU cores
+    python bench/speed.py           # about 2 minutes on 2 CPU cores
 
 Builds a 19,600-image training set (the size of the real augmented dataset) from the shared
 Mini-ImageNet sample: cleanup, augment, then hard links under new names up to 19,600.
