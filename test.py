@@ -18,6 +18,7 @@ import argparse
 import os
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ from colorizer.metrics import score_photo, summary_table, write_csv
 
 # -----------------------------------------------------------------------------
 BATCH_SIZE = 256  # colorizations per decoder call
+THREADS = min(4, os.cpu_count())  # photos finished at once; more cost memory with --full-res
 METRICS_FILE = "metrics.csv"
 GALLERY_FILE = "index.html"
 GALLERY_DIR = "gallery"  # the gray inputs and originals the page shows beside the samples
@@ -64,6 +66,24 @@ def sample_name(stem, index):
 def load_photo(path, size, full_res):
     """The photo as test.py colors it: whole, or center-cropped and resized to size×size."""
     return np.asarray(open_rgb(path) if full_res else square(open_rgb(path, size), size))
+
+
+def write_photo(title, stem, img_rgb, chroma_samples, output_dir):
+    """Writes the samples, the gray and the original of one photo; returns its metrics row
+    (None for a grayscale photo) and its gallery entry."""
+    gray = rgb_to_gray(img_rgb)
+    samples_rgb = np.stack([merge_resized(gray, c) for c in chroma_samples])
+    names = [sample_name(stem, s) for s in range(len(samples_rgb))]
+    for name, sample_rgb in zip(names, samples_rgb):
+        save_png(Image.fromarray(sample_rgb), output_dir / name)
+    gray_name = f"{GALLERY_DIR}/{stem}_gray.png"
+    save_png(Image.fromarray(gray), output_dir / gray_name)
+    if is_grayscale(img_rgb):
+        return None, (title, gray_name, names, None)
+    original_name = f"{GALLERY_DIR}/{stem}_original.png"
+    save_png(Image.fromarray(img_rgb), output_dir / original_name)
+    row = {"photo": title, **score_photo(samples_rgb, img_rgb, gray, SCORE_MAX_SIDE)}
+    return row, (title, gray_name, names, original_name)
 
 
 def main():
@@ -111,25 +131,18 @@ def main():
                                    batch_size=BATCH_SIZE, verbose=0)
 
     # Pass 2: color laid onto each photo's own gray, at its own size; scores; the gallery.
+    # Threads share the cores: PNG encoding, resizing and most of numpy run outside the GIL.
     (output_dir / GALLERY_DIR).mkdir(parents=True, exist_ok=True)
-    rows, entries = [], []
-    for i, stem in enumerate(output_stems(paths)):
+
+    def finish(i, stem):
         img_rgb = imgs_small[i] if imgs_small[i] is not None else load_photo(paths[i], size, True)
-        gray = rgb_to_gray(img_rgb)
-        samples_rgb = np.stack([merge_resized(gray, c)
-                                for c in chroma_small[i * args.samples:(i + 1) * args.samples]])
-        names = [sample_name(stem, s) for s in range(args.samples)]
-        for name, sample_rgb in zip(names, samples_rgb):
-            save_png(Image.fromarray(sample_rgb), output_dir / name)
-        gray_name = f"{GALLERY_DIR}/{stem}_gray.png"
-        save_png(Image.fromarray(gray), output_dir / gray_name)
-        original_name = None
-        if not is_grayscale(img_rgb):
-            original_name = f"{GALLERY_DIR}/{stem}_original.png"
-            save_png(Image.fromarray(img_rgb), output_dir / original_name)
-            rows.append({"photo": paths[i].name,
-                         **score_photo(samples_rgb, img_rgb, gray, SCORE_MAX_SIDE)})
-        entries.append((paths[i].name, gray_name, names, original_name))
+        chroma = chroma_small[i * args.samples:(i + 1) * args.samples]
+        return write_photo(paths[i].name, stem, img_rgb, chroma, output_dir)
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        finished = list(pool.map(finish, range(len(paths)), output_stems(paths)))
+    rows = [row for row, _ in finished if row is not None]
+    entries = [entry for _, entry in finished]
 
     metrics_path = output_dir / METRICS_FILE
     metrics_path.unlink(missing_ok=True)  # never leave the scores of an earlier run
