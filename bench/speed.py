@@ -14,12 +14,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from colorizer.config import SHARED_SAMPLE_DIR as SHARED  # noqa: E402
 TRAIN_IMAGES = 19_600
 WARMUP_STEPS, TIMED_STEPS = 5, 40
+DECODER_COLORIZATIONS = 2048
 
 
 def run(*args):
@@ -75,6 +78,7 @@ def main():
     import keras
     import tensorflow as tf
 
+    import test  # this repository's test.py, first on sys.path
     import train
     from colorizer.data import make_dataset
     from colorizer.images import list_images
@@ -97,6 +101,16 @@ def main():
     rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     vae.decoder.save(work / "main_vae_decoder.keras")
 
+    # The decoder alone, as test.py calls it: the ceiling of test.py's throughput.
+    z = np.zeros((DECODER_COLORIZATIONS, train.LATENT_DIM), np.float32)
+    gray = np.zeros((DECODER_COLORIZATIONS, 112, 112, 1), np.float32)
+    batch = test.BATCH_SIZE
+    vae.decoder.predict([z[:batch], gray[:batch]], batch_size=batch, verbose=0)
+    start = time.perf_counter()
+    vae.decoder.predict([z, gray], batch_size=batch, verbose=0)
+    decode_cps = DECODER_COLORIZATIONS / (time.perf_counter() - start)
+    decode_flops = forward_flops(vae.decoder)
+
     one = work / "one"
     one.mkdir()
     shutil.copy(next(SHARED.glob("*/*")), one)
@@ -118,6 +132,9 @@ def main():
     print(f"{'  decoding and caching the 19,600 PNGs once':58s} {fill_s:9.1f} s")
     print(f"{'training peak memory (RSS)':58s} {rss_gb:9.2f} GB")
     print(f"{'test.py --samples 8, once loaded':58s} {test_cps:9.1f} colorizations/s")
+    print(f"{f'  the decoder alone, batch {batch}':58s} {decode_cps:9.1f} colorizations/s")
+    print(f"{'  decoder FLOPs per colorization; achieved / peak':58s} {decode_flops / 1e9:9.2f} GFLOP"
+          f" {decode_cps * decode_flops / 1e9 / peak:5.0%}")
     print(f"{'test.py start-up and one photo (whole process)':58s} {t_one:9.1f} s")
     print(f"{'cleanup_data.py on the {0} shared JPEGs (whole process)'.format(n_shared):58s} "
           f"{n_shared / cleanup_s:9.1f} images/s")
