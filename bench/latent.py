@@ -1,0 +1,70 @@
+"""How much z can say about a photo's colors, and how much of it draws from the prior find.
+
+    python bench/latent.py bench/runs/quality/models1 bench/runs/quality/test_images
+
+Decodes each color photo with the encoder's own z (the posterior mean, which has seen the true
+colors: the best z can do), with z = 0, and with draws from N(0, I), and prints their mean PSNR
+beside the gray baseline, with the KL of each latent dimension. A large gap between the
+posterior and the best of the draws means z holds colors that sampling cannot reach.
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from colorizer import config  # noqa: E402
+from colorizer.color import is_grayscale, merge, rgb_to_chroma, rgb_to_gray  # noqa: E402
+from colorizer.images import open_rgb, square  # noqa: E402
+from colorizer.metrics import psnr  # noqa: E402
+
+DRAWS = 8
+SEED = 0
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", help=f"folder with {config.VAE_FILE}")
+    p.add_argument("photos", help="folder of held-out color photos")
+    args = p.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    import colorizer.model  # noqa: F401  (registers the CVAE class for loading)
+
+    vae = keras.saving.load_model(Path(args.models) / config.VAE_FILE)
+    size = vae.decoder.inputs[1].shape[1]
+    imgs_rgb = [np.asarray(square(open_rgb(path, size), size))
+                for path in sorted(Path(args.photos).iterdir()) if path.is_file()]
+    imgs_rgb = np.stack([img for img in imgs_rgb if not is_grayscale(img)])
+    grays = rgb_to_gray(imgs_rgb)
+    gray_in = grays[..., None].astype(np.float32)
+    encoder_in = [gray_in, rgb_to_chroma(imgs_rgb)] if vae.encoder_input == "color" else gray_in
+    z_mean, z_log_var = vae.encoder.predict(encoder_in, verbose=0)
+
+    def psnrs(z):
+        chroma = vae.decoder.predict([z.astype(np.float32), gray_in], verbose=0)
+        return np.array([psnr(merge(g, c), img) for g, c, img in zip(grays, chroma, imgs_rgb)])
+
+    rng = np.random.default_rng(SEED)
+    draws = np.stack([psnrs(rng.standard_normal(z_mean.shape)) for _ in range(DRAWS)])
+    gray_psnr = np.mean([psnr(np.repeat(g[..., None], 3, -1), img) for g, img in zip(grays, imgs_rgb)])
+    kl = (-0.5 * (1 + z_log_var - z_mean**2 - np.exp(z_log_var))).mean(0)
+
+    print(f"{len(imgs_rgb)} color photos, {size} px, {z_mean.shape[1]}-dimensional z\n")
+    for name, value in [("gray baseline", gray_psnr),
+                        ("z = 0", psnrs(np.zeros_like(z_mean)).mean()),
+                        ("a draw from N(0, I), mean", draws.mean()),
+                        (f"best of {DRAWS} draws", draws.max(0).mean()),
+                        ("the encoder's z (posterior mean)", psnrs(z_mean).mean())]:
+        print(f"{name:36s} {value:6.2f} dB")
+    print(f"\nKL per dimension, nats (largest first): {np.array2string(np.sort(kl)[::-1], precision=1)}")
+    print(f"KL in all: {kl.sum():.1f} nats")
+
+
+if __name__ == "__main__":
+    main()
