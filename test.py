@@ -5,7 +5,7 @@
 
 Each photo is center-cropped and resized to the model's size (112×112), turned to gray, and
 colored: test_output/<stem>.png from z = 0, the center of the prior (the model's most typical
-colorization), then <stem>_2.png … <stem>_N.png from z drawn from N(0, I).
+colorization), then <stem>_2.png … <stem>_N.png from z drawn from N(0, τ² I), τ = --temperature.
 With --full-res the whole photo is colored at its own size: the model sees it squeezed to
 112×112, and the predicted color is resized and laid onto the full-resolution gray.
 test_output/index.html shows every photo: gray input, samples, original, scores.
@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from colorizer import config
-from colorizer.cli import positive_int
+from colorizer.cli import positive_float, positive_int
 from colorizer.color import is_grayscale, merge_resized, rgb_to_gray
 from colorizer.figures import gallery_html
 from colorizer.images import UNREADABLE, open_rgb, save_png, square, unreadable_reason
@@ -48,6 +48,8 @@ def parse_args():
     p.add_argument("--models", default=config.MODELS_DIR, help=f"folder with {config.DECODER_FILE}")
     p.add_argument("--samples", type=positive_int, default=1, help="colorizations per photo")
     p.add_argument("--seed", type=int, default=None, help="same seed, same pixels")
+    p.add_argument("--temperature", type=positive_float, default=config.TEMPERATURE,
+                   help="spread of the drawn samples' z: lower is safer, higher is bolder")
     p.add_argument("--full-res", action="store_true",
                    help="color the whole photo at its own size instead of a 112x112 crop")
     return p.parse_args()
@@ -125,7 +127,7 @@ def main():
     if not paths:
         sys.exit(f"test.py: no readable photos in {input_dir}/")
 
-    z = prior_z(len(paths), args.samples, latent_dim, args.seed)
+    z = prior_z(len(paths), args.samples, latent_dim, args.seed, args.temperature)
     gray_rep = np.repeat(np.stack(grays_small), args.samples, axis=0)
     chroma_small = decoder.predict([z, gray_rep[..., None].astype(np.float32)],
                                    batch_size=BATCH_SIZE, verbose=0)

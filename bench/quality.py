@@ -2,6 +2,8 @@
 
     python bench/quality.py                  # 30 minutes of training per model (about 65 minutes)
     python bench/quality.py --minutes 5      # a quicker look
+    python bench/quality.py --test-only      # colorize and score again with the models trained
+                                             # before (after a change to test.py: a few minutes)
 
 Holds out one fifth of the shared Mini-ImageNet sample by a fixed rule (crc32 of the photo's
 path, modulo 5, is 0), runs the real pipeline on the rest (cleanup, augment, train with
@@ -62,6 +64,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=30, help="training minutes per model")
     p.add_argument("--work", default=str(REPO / "bench" / "runs" / "quality"))
+    p.add_argument("--test-only", action="store_true", help="reuse the models trained in --work")
     args = p.parse_args()
     if not SHARED.is_dir():
         sys.exit(f"quality.py: needs the shared sample at {SHARED}")
@@ -74,10 +77,14 @@ def main():
     results = {}
     for name, extra in VARIANTS.items():
         models, out = work / f"models{len(results)}", work / f"output{len(results)}"
-        log = run("train.py", "--images", work / "images", "--models", models, "--epochs", 10000,
-                  "--max-minutes", args.minutes, *extra)
-        summary = re.findall(r"^train\.py: trained.*$", log, re.M)[-1]
-        print(summary)
+        if args.test_only:
+            if not (models / "main_vae_decoder.keras").is_file():
+                sys.exit(f"quality.py: no models in {models}/: run without --test-only first")
+            print(f"{models}/: trained before")
+        else:
+            log = run("train.py", "--images", work / "images", "--models", models,
+                      "--epochs", 10000, "--max-minutes", args.minutes, *extra)
+            print(re.findall(r"^train\.py: trained.*$", log, re.M)[-1])
         run("test.py", "--input", work / "test_images", "--output", out, "--models", models,
             "--samples", SAMPLES, "--seed", 0)
         results[name] = means(out / "metrics.csv")

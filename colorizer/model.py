@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from .config import DOWNSAMPLINGS, ENCODER_INPUTS
+from .config import DOWNSAMPLINGS, ENCODER_INPUTS, TEMPERATURE
 from .distribute import is_multiworker
 
 
@@ -182,13 +182,13 @@ class CVAE(keras.Model):
         return cls(**config)
 
 
-def prior_z(n_photos, samples, latent_dim, seed=None):
+def prior_z(n_photos, samples, latent_dim, seed=None, temperature=TEMPERATURE):
     """z for `samples` colorizations of each of n_photos, photo after photo, float32.
 
     The first of each photo is the prior's center, z = 0: the model's most typical colorization,
-    and the safest single guess. The others are drawn from N(0, I) and differ from it.
+    and the safest single guess. The others are drawn from N(0, temperature² I) and differ from it.
     """
-    z = np.random.default_rng(seed).standard_normal((n_photos, samples, latent_dim))
+    z = temperature * np.random.default_rng(seed).standard_normal((n_photos, samples, latent_dim))
     z[:, 0] = 0
     return z.reshape(n_photos * samples, latent_dim).astype(np.float32)
 

@@ -54,6 +54,8 @@ def test_prior_z_starts_each_photo_at_the_center():
     assert z.dtype == np.float32 and not z[:, 0].any() and np.all(z[:, 1:].std(axis=-1) > 0.3)
     assert np.array_equal(z, prior_z(3, 4, 8, seed=0).reshape(3, 4, 8))
     assert not np.array_equal(z, prior_z(3, 4, 8, seed=1).reshape(3, 4, 8))
+    hot, cool = prior_z(3, 4, 8, seed=0, temperature=2), prior_z(3, 4, 8, seed=0, temperature=1)
+    assert np.allclose(hot, 2 * cool)
 
 
 def test_large_photos_are_scored_on_a_smaller_copy(color_photos):
