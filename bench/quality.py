@@ -22,7 +22,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from colorizer.config import SHARED_SAMPLE_DIR as SHARED  # noqa: E402
+from colorizer.config import DECODER_FILE, SHARED_SAMPLE_DIR as SHARED  # noqa: E402
 VARIANTS = {"original project (--encoder-input gray)": ["--encoder-input", "gray"],
             "default CVAE (--encoder-input color)": []}
 SAMPLES = 8
@@ -69,6 +69,9 @@ def main():
     if not SHARED.is_dir():
         sys.exit(f"quality.py: needs the shared sample at {SHARED}")
     work = Path(args.work)
+    if args.test_only and not all((work / f"models{i}" / DECODER_FILE).is_file()
+                                  for i in range(len(VARIANTS))):
+        sys.exit(f"quality.py: no trained models in {work}/: run without --test-only first")
     n_train, n_test = prepare(work)
     print(f"{n_train} training photos, {n_test} held out; {args.minutes:g} min of training each")
     print(run("cleanup_data.py", "--source", work / "archive", "--output", work / "images"), end="")
@@ -78,8 +81,6 @@ def main():
     for name, extra in VARIANTS.items():
         models, out = work / f"models{len(results)}", work / f"output{len(results)}"
         if args.test_only:
-            if not (models / "main_vae_decoder.keras").is_file():
-                sys.exit(f"quality.py: no models in {models}/: run without --test-only first")
             print(f"{models}/: trained before")
         else:
             log = run("train.py", "--images", work / "images", "--models", models,

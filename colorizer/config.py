@@ -21,8 +21,8 @@ DATASET_HINT = (f"run with --download, or download the Kaggle dataset {KAGGLE_DA
                 f"{ARCHIVE_LAYOUT}, or run with --source {SAMPLES_SOURCE}")
 
 ENCODER_INPUTS = ("color", "gray")  # the recognition network sees gray and color, or gray only
-# Drawn colorizations take z from N(0, τ² I): a τ above 1 reaches the bolder colors the encoder
-# puts at the edge of the prior, at no measured cost to the best of 8 (README, Quality).
+# Drawn colorizations take z from N(0, τ² I): 1.5 gave bolder, more varied draws than 1 at no
+# measured cost to the best of 8 (README, Quality).
 TEMPERATURE = 1.5
 DOWNSAMPLINGS = 4  # the decoder's U-Net halves the gray this many times...
 SIZE_MULTIPLE = 2**DOWNSAMPLINGS  # ...so a trainable image side is a multiple of this
