@@ -31,7 +31,7 @@ from colorizer.images import is_crop, list_images, load_array, split_by_original
 EPOCHS = 10
 BATCH_SIZE = 32
 # z is small and its KL weighed heavily, so z holds a few strong color choices (about 20 nats
-# in 8 dimensions) that a handful of draws from N(0, I) cover. With 64 dimensions and a KL
+# in 8 dimensions) that a handful of draws from the prior cover. With 64 dimensions and a KL
 # weight of 0.02, z held 120-160 nats spread evenly and 8 draws found little of it (README).
 LATENT_DIM = 8
 KL_WEIGHT = 0.3
