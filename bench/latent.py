@@ -18,7 +18,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from colorizer import config  # noqa: E402
-from colorizer.color import is_grayscale, merge, rgb_to_chroma, rgb_to_gray  # noqa: E402
+from colorizer.color import gray_to_rgb, is_grayscale, rgb_to_chroma, rgb_to_gray  # noqa: E402
 from colorizer.images import open_rgb, square  # noqa: E402
 from colorizer.metrics import psnr  # noqa: E402
 
@@ -34,7 +34,7 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
-    import colorizer.model  # noqa: F401  (registers the CVAE class for loading)
+    from colorizer.model import colorize  # also registers the CVAE class for loading
 
     vae = keras.saving.load_model(Path(args.models) / config.VAE_FILE)
     size = vae.decoder.inputs[1].shape[1]
@@ -47,12 +47,12 @@ def main():
     z_mean, z_log_var = vae.encoder.predict(encoder_in, verbose=0)
 
     def psnrs(z):
-        chroma = vae.decoder.predict([z.astype(np.float32), gray_in], verbose=0)
-        return np.array([psnr(merge(g, c), img) for g, c, img in zip(grays, chroma, imgs_rgb)])
+        colored = colorize(vae.decoder, grays, z.astype(np.float32))
+        return np.array([psnr(c, img) for c, img in zip(colored, imgs_rgb)])
 
     rng = np.random.default_rng(SEED)
     draws = np.stack([psnrs(rng.standard_normal(z_mean.shape)) for _ in range(DRAWS)])
-    gray_psnr = np.mean([psnr(np.repeat(g[..., None], 3, -1), img) for g, img in zip(grays, imgs_rgb)])
+    gray_psnr = np.mean([psnr(gray_to_rgb(g), img) for g, img in zip(grays, imgs_rgb)])
     kl = (-0.5 * (1 + z_log_var - z_mean**2 - np.exp(z_log_var))).mean(0)
 
     print(f"{len(imgs_rgb)} color photos, {size} px, {z_mean.shape[1]}-dimensional z\n")

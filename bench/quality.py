@@ -1,13 +1,16 @@
-"""Quality benchmark: the gray baseline, the original project's variant and the default CVAE.
+"""Quality benchmark: the gray baseline, the original project's variant and the default CVAE,
+scored on held-out Mini-ImageNet photos and on held-out Caltech-101 photos.
 
-    python bench/quality.py                  # 30 minutes of training per model (about 65 minutes)
-    python bench/quality.py --minutes 5      # a quicker look
-    python bench/quality.py --test-only      # colorize and score again with the models trained
-                                             # before (after a change to test.py: a few minutes)
+    python bench/quality.py                        # 30 minutes of training per model (~70 min)
+    python bench/quality.py --minutes 5            # a quicker look
+    python bench/quality.py --variant default      # train and score one variant only
+    python bench/quality.py --test-only            # score the models trained before again
+    python bench/quality.py --test-only --also "previous=DIR"   # score another decoder beside
 
-Holds out one fifth of the shared Mini-ImageNet sample by a fixed rule (crc32 of the photo's
-path, modulo 5, is 0), runs the real pipeline on the rest (cleanup, augment, train with
---max-minutes), colorizes the held-out photos with --samples 8 and prints one table.
+Holds out photos by a fixed rule (crc32 of the photo's path inside its dataset: modulo 5 is 0 for
+Mini-ImageNet, modulo 20 is 0 for Caltech-101), runs the real pipeline on all the rest (cleanup,
+augment, train with --max-minutes), colorizes each held-out set with --samples 8 and prints one
+table per set. Caltech-101 is used where ../shared has it.
 """
 
 import argparse
@@ -22,11 +25,12 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from colorizer.config import DECODER_FILE, SHARED_SAMPLE_DIR as SHARED  # noqa: E402
-VARIANTS = {"original project (--encoder-input gray)": ["--encoder-input", "gray"],
-            "default CVAE (--encoder-input color)": []}
+from colorizer.config import DECODER_FILE, SHARED_CALTECH_DIR, SHARED_SAMPLE_DIR  # noqa: E402
+
+VARIANTS = {"gray-encoder": ("original project (--encoder-input gray)", ["--encoder-input", "gray"]),
+            "default": ("default CVAE", [])}
+DATASETS = {"Mini-ImageNet": (SHARED_SAMPLE_DIR, 5), "Caltech-101": (SHARED_CALTECH_DIR, 20)}
 SAMPLES = 8
-HELD_OUT_EVERY = 5
 
 
 def run(script, *args):
@@ -37,73 +41,114 @@ def run(script, *args):
     return result.stdout
 
 
-def held_out(path):
-    return zlib.crc32(path.relative_to(SHARED).as_posix().encode()) % HELD_OUT_EVERY == 0
+def held_out(path, root, every):
+    return zlib.crc32(path.relative_to(root).as_posix().encode()) % every == 0
 
 
 def prepare(work):
-    """Links the training photos into an archive and the held-out ones into test_images/."""
-    photos = sorted(SHARED.glob("*/*"))
-    for path in photos:
-        target = (work / "test_images" / path.name if held_out(path)
-                  else work / "archive" / path.parent.name / path.name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.exists():
-            target.symlink_to(path)
-    n_test = sum(map(held_out, photos))
-    return len(photos) - n_test, n_test
+    """Links the training photos into one archive and each set's held-out ones into its folder."""
+    counts = {}
+    for name, (root, every) in DATASETS.items():
+        if not root.is_dir():
+            continue
+        photos = sorted(root.glob("*/*"))
+        for path in photos:
+            target = (work / f"test_{name}" / f"{path.parent.name}_{path.name}"
+                      if held_out(path, root, every)
+                      else work / "archive" / name / path.parent.name / path.name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                target.symlink_to(path)
+        n_test = sum(held_out(p, root, every) for p in photos)
+        counts[name] = (len(photos) - n_test, n_test)
+    return counts
 
 
-def means(csv_path):
-    with open(csv_path) as f:
+def read_scores(out):
+    """Means of test.py's metrics.csv and the rows of its hue.csv."""
+    with open(out / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
-    return {k: float(np.mean([float(r[k]) for r in rows])) for k in rows[0] if k != "photo"}, len(rows)
+    means = {k: float(np.nanmean([float(r[k]) for r in rows])) for k in rows[0] if k != "photo"}
+    with open(out / "hue.csv") as f:
+        hue = {r["row"]: {k: float(v) for k, v in r.items() if k != "row"} for r in csv.DictReader(f)}
+    return means, hue, len(rows)
+
+
+def print_table(set_name, scores):
+    (first_means, first_hue, n), = list(scores.values())[:1]
+    print(f"\n{set_name}: {n} held-out color photos, {SAMPLES} samples each, 112 px")
+    print(f"{'':40s} {'---- first sample (z = 0) ----':>36s}  {'-------------- all 8 samples --------------':>50s}")
+    print(f"{'model':40s} {'PSNR':>6s} {'SSIM':>6s} {'color':>5s} {'hue':>5s} {'green':>5s} "
+          f"{'blue':>5s}  {'PSNR':>6s} {'best':>6s} {'color':>5s} {'divers':>6s} {'tint':>5s} "
+          f"{'hue':>5s} {'best':>5s} {'green':>5s} {'blue':>5s}")
+    gray = first_means["psnr_gray"]
+    print(f"{'gray baseline':40s} {gray:6.2f} {first_means['ssim_gray']:6.3f} {0:5.2f} {0:5.2f} "
+          f"{0:5.2f} {0:5.2f}  {gray:6.2f} {gray:6.2f} {0:5.2f} {0:6.1f} {'':>5s} {0:5.2f} {0:5.2f}")
+    for name, (m, hue, _) in scores.items():
+        orig = m["colorfulness_orig"]
+        first, every, best = hue["first sample"], hue["all samples"], hue["best sample"]
+        print(f"{name:40s} {m['psnr']:6.2f} {m['ssim']:6.3f} {m['colorfulness_first'] / orig:5.2f} "
+              f"{first['balanced_hue_hits']:5.2f} {first['green']:5.2f} {first['cyan/blue']:5.2f}  "
+              f"{m['psnr_mean']:6.2f} {m['psnr_best']:6.2f} {m['colorfulness'] / orig:5.2f} "
+              f"{m['diversity']:6.1f} {m['tint_share']:5.2f} {every['balanced_hue_hits']:5.2f} "
+              f"{best['balanced_hue_hits']:5.2f} {every['green']:5.2f} {every['cyan/blue']:5.2f}")
+    for floor in ("floor: one hue", "floor: best random hue"):
+        row = first_hue[floor]
+        label = floor if "random" not in floor else f"floor: best of {SAMPLES} random hues"
+        print(f"{label:40s} {'':6s} {'':6s} {'':5s} {row['balanced_hue_hits']:5.2f} "
+              f"{row['green']:5.2f} {row['cyan/blue']:5.2f}")
+    sectors = [k for k in first_hue["first sample"] if "hue_hits" not in k]
+    print(f"\n{'hue hits per sector of the original':40s} " + " ".join(f"{s[:11]:>11s}" for s in sectors))
+    rows = [(f"{name}: {row}", hue[row]) for name, (_, hue, _) in scores.items()
+            for row in ("first sample", "all samples", "best sample")]
+    rows += [(floor, first_hue[floor]) for floor in ("floor: one hue", "floor: best random hue")]
+    for label, row in rows:
+        print(f"{label[:40]:40s} " + " ".join(f"{row[s]:11.2f}" for s in sectors))
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=30, help="training minutes per model")
     p.add_argument("--work", default=str(REPO / "bench" / "runs" / "quality"))
+    p.add_argument("--variant", choices=VARIANTS, action="append",
+                   help="train and score only this variant (repeatable); default: all")
     p.add_argument("--test-only", action="store_true", help="reuse the models trained in --work")
+    p.add_argument("--also", action="append", default=[], metavar="LABEL=DIR",
+                   help="also score the decoder in DIR (trained elsewhere) under LABEL")
     args = p.parse_args()
-    if not SHARED.is_dir():
-        sys.exit(f"quality.py: needs the shared sample at {SHARED}")
+    if not SHARED_SAMPLE_DIR.is_dir():
+        sys.exit(f"quality.py: needs the shared sample at {SHARED_SAMPLE_DIR}")
     work = Path(args.work)
-    if args.test_only and not all((work / f"models{i}" / DECODER_FILE).is_file()
-                                  for i in range(len(VARIANTS))):
+    variants = {key: VARIANTS[key] for key in args.variant or VARIANTS}
+    also = dict(item.split("=", 1) for item in args.also)
+    models = {label: work / f"models-{key}" for key, (label, _) in variants.items()}
+    models.update({label: Path(d) for label, d in also.items()})
+    if args.test_only and not all((m / DECODER_FILE).is_file() for m in models.values()):
         sys.exit(f"quality.py: no trained models in {work}/: run without --test-only first")
-    n_train, n_test = prepare(work)
-    print(f"{n_train} training photos, {n_test} held out; {args.minutes:g} min of training each")
-    print(run("cleanup_data.py", "--source", work / "archive", "--output", work / "images"), end="")
-    print(run("augment_data.py", "--images", work / "images"), end="")
-
-    results = {}
-    for name, extra in VARIANTS.items():
-        models, out = work / f"models{len(results)}", work / f"output{len(results)}"
-        if args.test_only:
-            print(f"{models}/: trained before")
-        else:
-            log = run("train.py", "--images", work / "images", "--models", models,
+    counts = prepare(work)
+    for name, (n_train, n_test) in counts.items():
+        print(f"{name}: {n_train} training photos, {n_test} held out")
+    if not args.test_only:
+        print(f"{args.minutes:g} min of training each")
+        print(run("cleanup_data.py", "--source", work / "archive", "--output", work / "images"),
+              end="")
+        print(run("augment_data.py", "--images", work / "images"), end="")
+        for key, (label, extra) in variants.items():
+            log = run("train.py", "--images", work / "images", "--models", models[label],
                       "--epochs", 10000, "--max-minutes", args.minutes, *extra)
-            print(re.findall(r"^train\.py: trained.*$", log, re.M)[-1])
-        run("test.py", "--input", work / "test_images", "--output", out, "--models", models,
-            "--samples", SAMPLES, "--seed", 0)
-        results[name] = means(out / "metrics.csv")
+            print(f"{label}: " + re.findall(r"^train\.py: trained.*$", log, re.M)[-1])
 
-    first, n_scored = next(iter(results.values()))
-    print(f"\nheld-out color photos: {n_scored}, {SAMPLES} samples each, 112 px\n")
-    print(f"{'model':42s} {'PSNR':>6s} {'SSIM':>6s} {'best-of-8':>9s} {'color':>6s} "
-          f"{'ratio':>6s} {'1st':>5s} {'divers.':>7s} {'luma err':>8s}")
-    print(f"{'gray baseline':42s} {first['psnr_gray']:6.2f} {first['ssim_gray']:6.3f} "
-          f"{first['psnr_gray']:9.2f} {0:6.1f} {0:6.2f} {0:5.2f} {0:7.1f} {0:8.2f}")
-    for name, (m, _) in results.items():
-        orig = m["colorfulness_orig"]
-        print(f"{name:42s} {m['psnr']:6.2f} {m['ssim']:6.3f} {m['psnr_best']:9.2f} "
-              f"{m['colorfulness']:6.1f} {m['colorfulness'] / orig:6.2f} "
-              f"{m['colorfulness_first'] / orig:5.2f} {m['diversity']:7.1f} {m['luma_error']:8.2f}")
-    print(f"{'originals':42s} {'':6s} {'':6s} {'':9s} {first['colorfulness_orig']:6.1f}")
-    print("\nPSNR and SSIM: the first sample (z = 0); color and ratio: mean over all 8 samples; "
-          "1st: the first sample's ratio")
+    for set_name in counts:
+        scores = {}
+        for label, model_dir in models.items():
+            out = work / f"output-{set_name}-{model_dir.name}"
+            run("test.py", "--input", work / f"test_{set_name}", "--output", out,
+                "--models", model_dir, "--samples", SAMPLES, "--seed", 0)
+            scores[label] = read_scores(out)
+        print_table(set_name, scores)
+    print("\ncolor: colorfulness over the originals'; hue, green, blue: balanced hue hits and the "
+          "green and cyan/blue sectors' rates; best: of the 8, the best sample of each photo; "
+          "tint: tint share; PSNR under all 8: mean of the samples")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 _LUMA_FIXED = np.array([19595, 38470, 7471], np.uint32)
 _SEXTANT = np.pi / 3  # hexcone hue is measured in sixths of a turn
 GRAY_MEAN_SATURATION = 2.0 / 255  # below this mean chroma a photo counts as grayscale
+CHROMA_BINS = 16  # bins per axis of the chroma plane [-1, 1]², for class rebalancing
 # The uint8 gray is off by up to half a level; without this slack a saturated pixel at the gamut
 # edge would lose several levels of saturation to that rounding alone.
 _GAMUT_SLACK = 0.5 / 255
@@ -25,6 +26,11 @@ _GAMUT_SLACK = 0.5 / 255
 def rgb_to_gray(img_rgb):
     """uint8 RGB (..., 3) -> uint8 Rec.601 luma (...)."""
     return ((img_rgb.astype(np.uint32) @ _LUMA_FIXED + 32768) >> 16).astype(np.uint8)
+
+
+def gray_to_rgb(gray):
+    """uint8 gray (...) -> the same gray as uint8 RGB (..., 3)."""
+    return np.repeat(gray[..., None], 3, axis=-1)
 
 
 def rgb_to_chroma(img_rgb):
@@ -88,3 +94,27 @@ def is_grayscale(img_rgb):
     """True when a uint8 RGB photo carries (almost) no color."""
     rgb = img_rgb.astype(np.int16)
     return (rgb.max(-1) - rgb.min(-1)).mean() < GRAY_MEAN_SATURATION * 255
+
+
+def chroma_bin(chroma):
+    """float chroma (..., 2) -> int index (...) of its cell in a CHROMA_BINS² grid over [-1, 1]²."""
+    cell = np.clip(((chroma + 1) * (CHROMA_BINS / 2)).astype(np.int64), 0, CHROMA_BINS - 1)
+    return cell[..., 0] * CHROMA_BINS + cell[..., 1]
+
+
+def rebalancing_weights(chroma, mix=0.5, blur_bins=1.0):
+    """Per-bin loss weights that make rare colors count (Zhang, Isola and Efros 2016, eq. 4).
+
+    The chroma histogram of training pixels, smoothed and mixed with a uniform share `mix` over
+    the bins a color can reach (saturation ≤ 1), inverted and scaled so the mean weight over the
+    training pixels is 1. Returns float32 (CHROMA_BINS²,): index it with chroma_bin.
+    """
+    counts = np.bincount(chroma_bin(chroma).ravel(), minlength=CHROMA_BINS**2).astype(np.float64)
+    prob = cv2.GaussianBlur(counts.reshape(CHROMA_BINS, CHROMA_BINS), (0, 0), blur_bins).ravel()
+    prob /= prob.sum()
+    centers = (np.arange(CHROMA_BINS) + 0.5) * (2 / CHROMA_BINS) - 1
+    reachable = (np.hypot(*np.meshgrid(centers, centers, indexing="ij")) <= 1).ravel()
+    with np.errstate(divide="ignore"):  # bins no color reaches may be empty: set below
+        weights = 1 / ((1 - mix) * prob + mix * reachable / reachable.sum())
+    weights[~reachable] = weights[reachable].max()
+    return (weights / (counts @ weights / counts.sum())).astype(np.float32)

@@ -9,6 +9,7 @@ IMAGES_DIR = "images"
 MODELS_DIR = "models"
 TEST_IMAGES_DIR = "test_images"
 TEST_OUTPUT_DIR = "test_output"
+OUTPUTS_FILE = "outputs.json"  # test.py's record, per photo, of the files it wrote there
 
 VAE_FILE = "main_vae.keras"
 ENCODER_FILE = "main_vae_encoder.keras"
@@ -33,6 +34,8 @@ HISTORY_CSV = "history.csv"  # every epoch's losses, beside the models
 HISTORY_PNG = "history.png"
 PREVIEW_PNG = "preview.png"  # fixed validation photos: gray, samples, original
 
-# The 691 Mini-ImageNet photos beside the checkout, for tests and benchmarks (not for users).
-SHARED_SAMPLE_DIR = (Path(__file__).resolve().parents[2] / "shared" / "data"
-                     / "mini-imagenet-sample" / "ImageNet-Mini" / "images")
+# Photos beside the checkout, for tests and benchmarks (not for users): 691 from Mini-ImageNet,
+# 6,934 from Caltech-101.
+SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED_SAMPLE_DIR = SHARED_DATA_DIR / "mini-imagenet-sample" / "ImageNet-Mini" / "images"
+SHARED_CALTECH_DIR = SHARED_DATA_DIR / "caltech101-color" / "Caltech-101"

@@ -1,13 +1,27 @@
-"""How good a colorization is: fidelity to the original, colorfulness, and spread between samples.
+"""How good a colorization is: fidelity to the original, right hues, colorfulness, and spread.
 
 All functions take uint8 RGB arrays (H, W, 3); samples are stacked (N, H, W, 3).
+
+The hue measures work on the opponent axes rg = R − G, yb = (R + G)/2 − B of 8-bit RGB, with
+chroma = hypot(rg, yb) and hue = atan2(yb, rg) in degrees. A pixel counts if the original's
+chroma is at least COLORED_CHROMA; it is a hit where the output's hue is within HIT_DEGREES of
+the original's and the output's chroma at least HIT_CHROMA. Rates are pooled by the original's
+hue in six 60° sectors, so that a model painting everything orange cannot score on green and blue.
 """
 
 import numpy as np
 from PIL import Image
 from skimage.metrics import structural_similarity
 
-from .color import rgb_to_gray
+from .color import gray_to_rgb, rgb_to_gray
+
+COLORED_CHROMA = 20
+HIT_CHROMA = 6
+HIT_DEGREES = 30
+HUE_SECTORS = ("red/orange", "yellow", "green", "cyan/blue", "blue/violet", "magenta")
+MIN_SECTOR_SHARE = 0.005  # the balanced rate averages the sectors holding this share of pixels
+FLOOR_HUES = np.arange(0, 360, 15)  # the global-hue floor tries each of these for every photo
+RANDOM_FLOOR_SEED = 0
 
 
 def psnr(img_rgb, img_ref):
@@ -35,6 +49,54 @@ def diversity(samples_rgb):
     return float(samples_rgb.astype(np.float64).std(axis=0).mean())
 
 
+def opponent(img_rgb):
+    """uint8 RGB (..., 3) -> float64 (rg, yb) (..., 2)."""
+    rgb = img_rgb.astype(np.float64)
+    return np.stack([rgb[..., 0] - rgb[..., 1],
+                     (rgb[..., 0] + rgb[..., 1]) / 2 - rgb[..., 2]], -1)
+
+
+def hue_and_chroma(img_rgb):
+    """uint8 RGB (..., 3) -> (hue in degrees 0–360, chroma), each (...)."""
+    opp = opponent(img_rgb)
+    return np.degrees(np.arctan2(opp[..., 1], opp[..., 0])) % 360, np.hypot(opp[..., 0], opp[..., 1])
+
+
+def _within(hue_a, hue_b):
+    return np.abs((hue_a - hue_b + 180) % 360 - 180) <= HIT_DEGREES
+
+
+def hue_counts(samples_rgb, img_orig, random_hues):
+    """Colored pixels and hits of one photo, per hue sector of the original.
+
+    Returns colored (6,), hits (N samples, 6), the hits of each FLOOR_HUES painted flat
+    (len(FLOOR_HUES), 6), and of each of random_hues painted flat (len(random_hues), 6).
+    """
+    hue_orig, chroma_orig = hue_and_chroma(img_orig)
+    colored = chroma_orig >= COLORED_CHROMA
+    hue_orig = hue_orig[colored]
+    sector = np.minimum((hue_orig // 60).astype(int), 5)
+
+    def per_sector(hit):  # hit (K, colored pixels) -> (K, 6)
+        return np.stack([np.bincount(sector, weights=h, minlength=6) for h in hit.astype(float)])
+
+    hue_out, chroma_out = hue_and_chroma(samples_rgb)
+    hits = _within(hue_out[:, colored], hue_orig) & (chroma_out[:, colored] >= HIT_CHROMA)
+    flat = lambda hues: per_sector(_within(np.asarray(hues, float)[:, None], hue_orig))  # noqa: E731
+    return {"colored": np.bincount(sector, minlength=6).astype(float), "hits": per_sector(hits),
+            "floor_global": flat(FLOOR_HUES), "floor_random": flat(random_hues)}
+
+
+def tint_share(samples_rgb):
+    """Of the mean squared spread of (rg, yb) between samples, the share explained by each
+    sample's mean over the photo: 1 when samples differ only by a global cast, nan for one sample."""
+    opp = opponent(samples_rgb)
+    spread = opp - opp.mean(axis=0)
+    total = np.mean(np.sum(spread**2, -1))
+    cast = np.mean(np.sum(spread.mean(axis=(1, 2)) ** 2, -1))
+    return float(cast / total) if total > 0 and len(samples_rgb) > 1 else float("nan")
+
+
 def luma_error(img_rgb, gray):
     """Mean absolute difference, in levels, between the output's luma and the input gray."""
     return float(np.abs(rgb_to_gray(img_rgb).astype(np.int16) - gray).mean())
@@ -49,40 +111,109 @@ def shrink(img, max_side):
     return np.asarray(Image.fromarray(img).resize(size, Image.Resampling.BOX))
 
 
-def score_photo(samples_rgb, img_orig, gray, max_side=None):
-    """One row of metrics for the samples of one color photo, with the gray baseline beside.
+def _rate(hits, colored):
+    """Per-photo hit rate averaged over photos, and the balanced rate with its sector rates.
+
+    hits and colored are (photos, 6); photos without colored pixels are left out of the mean.
+    """
+    has_color = colored.sum(1) > 0
+    if not has_color.any():
+        return float("nan"), float("nan"), np.full(6, np.nan)
+    per_photo = float(np.mean(hits.sum(1)[has_color] / colored.sum(1)[has_color]))
+    pooled, pooled_hits = colored.sum(0), hits.sum(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sectors = pooled_hits / pooled
+    counted = pooled >= MIN_SECTOR_SHARE * pooled.sum()
+    return per_photo, float(sectors[counted].mean()), sectors
+
+
+def hue_rates(counts):
+    """The hue measures over photos, from their hue_counts: {row: (per-photo mean, balanced,
+    per-sector rates (6,))} for the first sample, all samples (mean), the best sample of each
+    photo (most hits), one hue for every photo (the best of FLOOR_HUES, chosen per measure),
+    and the best of each photo's random hues."""
+    colored = np.stack([c["colored"] for c in counts])
+    best = lambda key: np.stack([c[key][c[key].sum(1).argmax()] for c in counts])  # noqa: E731
+    rows = {"first sample": _rate(np.stack([c["hits"][0] for c in counts]), colored),
+            "all samples": _rate(np.stack([c["hits"].mean(0) for c in counts]), colored),
+            "best sample": _rate(best("hits"), colored)}
+    flat = [_rate(np.stack([c["floor_global"][k] for c in counts]), colored)
+            for k in range(len(FLOOR_HUES))]
+    by_balanced = max(flat, key=lambda r: r[1])
+    rows["floor: one hue"] = (max(r[0] for r in flat), by_balanced[1], by_balanced[2])
+    rows["floor: best random hue"] = _rate(best("floor_random"), colored)
+    return rows
+
+
+def hue_table(rates, samples):
+    """hue_rates as printable lines: per-photo and balanced rates, then each sector's."""
+    names = {"all samples": f"all {samples} samples (mean)",
+             "best sample": f"best of {samples} (most hits)",
+             "floor: best random hue": f"floor: best of {samples} random hues"}
+    head = "".join(f"{s[:7]:>8s}" for s in HUE_SECTORS)
+    lines = [f"  hue hits                              photo  balanced{head}"]
+    for row, (per_photo, balanced, sectors) in rates.items():
+        cells = "".join(f"{r:8.2f}" for r in sectors)
+        lines.append(f"  {names.get(row, row):36s} {per_photo:6.2f} {balanced:9.2f}{cells}")
+    return lines
+
+
+def hue_csv_text(rates):
+    """hue_rates as CSV text: one row per line of hue_table."""
+    lines = [",".join(["row", "hue_hits", "balanced_hue_hits", *HUE_SECTORS])]
+    for row, (per_photo, balanced, sectors) in rates.items():
+        lines.append(",".join([row, f"{per_photo:.4f}", f"{balanced:.4f}",
+                               *(f"{r:.4f}" for r in sectors)]))
+    return "\n".join(lines) + "\n"
+
+
+def score_photo(samples_rgb, img_orig, gray, random_hues, max_side=None):
+    """One row of metrics for the samples of one color photo, with the gray baseline beside, and
+    its hue_counts (random_hues: the hues of the random-tint floor).
 
     max_side scores a large photo on copies at most that many pixels on the long side.
     """
     if max_side:
         samples_rgb = np.stack([shrink(s, max_side) for s in samples_rgb])
         img_orig, gray = shrink(img_orig, max_side), shrink(gray, max_side)
-    gray_rgb = np.repeat(gray[..., None], 3, axis=-1)
+    gray_rgb = gray_to_rgb(gray)
     psnrs = [psnr(s, img_orig) for s in samples_rgb]
+    counts = hue_counts(samples_rgb, img_orig, random_hues)
+    colored = counts["colored"].sum()
+    hit_rates = counts["hits"].sum(1) / colored if colored else np.full(len(samples_rgb), np.nan)
+    random_rate = counts["floor_random"].sum(1).max() / colored if colored else np.nan
     return {
         "psnr_gray": psnr(gray_rgb, img_orig), "ssim_gray": ssim(gray_rgb, img_orig),
         "psnr": psnrs[0], "ssim": ssim(samples_rgb[0], img_orig), "psnr_best": max(psnrs),
+        "psnr_mean": float(np.mean(psnrs)),
         "colorfulness_first": colorfulness(samples_rgb[0]),
         "colorfulness": float(np.mean([colorfulness(s) for s in samples_rgb])),
         "colorfulness_orig": colorfulness(img_orig),
         "diversity": diversity(samples_rgb),
         "luma_error": float(np.mean([luma_error(s, gray) for s in samples_rgb])),
-    }
+        "hue_hits_first": float(hit_rates[0]), "hue_hits": float(hit_rates.mean()),
+        "hue_hits_best": float(hit_rates.max()), "hue_floor_random": float(random_rate),
+        "tint_share": tint_share(samples_rgb),
+    }, counts
 
 
-def write_csv(rows, path):
-    """Per-photo rows (dicts with the same keys, a "photo" name first) as CSV."""
+def csv_text(rows):
+    """Per-photo rows (dicts with the same keys, a "photo" name first) as CSV text."""
     import csv
+    import io
 
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
 
 
-def summary_table(rows, samples):
-    """Means over the scored photos, gray baseline beside the model, as printable lines."""
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "photo"}
+def summary_table(rows, counts, samples):
+    """Means over the scored photos, gray baseline beside the model, then the hue measures
+    (counts: each photo's hue_counts), as printable lines."""
+    mean = {k: float(np.nanmean([r[k] for r in rows])) if any(np.isfinite(r[k]) for r in rows)
+            else float("nan") for k in rows[0] if k != "photo"}
     orig = mean["colorfulness_orig"] or float("nan")
     line = "  {:38s} {:>8s}  {:>6s}   {:>12s}".format
     return "\n".join([
@@ -90,10 +221,13 @@ def summary_table(rows, samples):
         line("gray baseline", f"{mean['psnr_gray']:.2f}", f"{mean['ssim_gray']:.3f}", "0.0"),
         line("first sample (z = 0)", f"{mean['psnr']:.2f}", f"{mean['ssim']:.3f}",
              f"{mean['colorfulness_first']:.1f}"),
-        line(f"all {samples} samples (best PSNR, mean color)", f"{mean['psnr_best']:.2f}", "",
+        line(f"all {samples} samples (mean PSNR, mean color)", f"{mean['psnr_mean']:.2f}", "",
              f"{mean['colorfulness']:.1f}"),
+        line(f"best of {samples} (PSNR)", f"{mean['psnr_best']:.2f}", "", ""),
         line("originals", "", "", f"{mean['colorfulness_orig']:.1f}"),
         f"  colorfulness ratio {mean['colorfulness'] / orig:.2f} over all samples "
         f"({mean['colorfulness_first'] / orig:.2f} for the first), diversity "
-        f"{mean['diversity']:.1f} levels, luma error {mean['luma_error']:.2f} levels",
+        f"{mean['diversity']:.1f} levels, luma error {mean['luma_error']:.2f} levels, "
+        f"tint share {mean['tint_share']:.2f}",
+        *hue_table(hue_rates(counts), samples),
     ])

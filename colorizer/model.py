@@ -10,6 +10,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from .color import CHROMA_BINS, merge
 from .config import DOWNSAMPLINGS, ENCODER_INPUTS, TEMPERATURE
 from .distribute import is_multiworker
 
@@ -64,6 +65,12 @@ def build_decoder(size, latent_dim, width):
         x = _conv(x, width * 2**level, name=f"down{level + 1}_conv")
         skips.append(x)
     x = _conv(x, width * 8, z=z, name="bottleneck")
+    # What the whole photo shows (a beach, a forest) decides what each region's color is likely
+    # to be: the bottleneck's mean over the image is added back at every pixel (Iizuka et al. 2016).
+    context = layers.GlobalAveragePooling2D(name="context_pool")(x)
+    context = layers.Dense(width * 8, activation="relu", name="context")(context)
+    context = layers.Reshape((1, 1, width * 8), name="context_map")(context)
+    x = layers.Add(name="bottleneck_plus_context")([x, context])
     for level in reversed(range(DOWNSAMPLINGS - 1)):
         x = layers.UpSampling2D(name=f"up{level + 1}")(x)
         x = layers.Concatenate(name=f"up{level + 1}_merge")([x, skips[level]])
@@ -96,17 +103,25 @@ class Sampling(layers.Layer):
 class CVAE(keras.Model):
     """Encoder and decoder trained together on the evidence lower bound.
 
-    Reconstruction: squared chroma error summed over pixels and channels; KL to N(0, I) summed
-    over the latent; both averaged over the batch, the KL weighted by kl_weight.
+    Reconstruction: squared chroma error, each pixel weighted by how rare its true color is
+    (chroma_weights, indexed by colorizer.color.chroma_bin; None weighs all alike), summed over
+    pixels and channels; KL to N(0, I) summed over the latent; both averaged over the batch, the
+    KL weighted by kl_weight. A share zero_z of each batch is decoded from z = 0 instead of the
+    encoder's z (Sohn et al. 2015's hybrid objective): the decoder must then find the colors in
+    the gray itself, so z = 0 gives this photo's likely colors instead of an average tint.
     """
 
-    def __init__(self, encoder, decoder, kl_weight, seed=None, **kwargs):
+    def __init__(self, encoder, decoder, kl_weight, zero_z=0.0, chroma_weights=None, seed=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
         self.kl_weight = kl_weight
+        self.zero_z = zero_z
+        self.chroma_weights = None if chroma_weights is None else [float(w) for w in chroma_weights]
         self.seed = seed
         self.sampling = Sampling(seed=seed, name="sampling")
+        self.zero_z_seed = keras.random.SeedGenerator(None if seed is None else seed + 1)
         self.total_loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_loss_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_loss_tracker = keras.metrics.Mean(name="kl_loss")
@@ -122,16 +137,28 @@ class CVAE(keras.Model):
     def metrics(self):
         return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
 
-    def call(self, inputs):
+    def call(self, inputs, training=False):
         gray, chroma = inputs
         z_mean, z_log_var = self.encoder([gray, chroma] if self.encoder_input == "color" else gray)
         z = self.sampling([z_mean, z_log_var])
-        return self.decoder([z, gray]), z_mean, z_log_var
+        if training and self.zero_z:
+            draw = keras.random.uniform((ops.shape(z)[0], 1), seed=self.zero_z_seed)
+            z = z * ops.cast(draw >= self.zero_z, z.dtype)
+        return self.decoder([z, gray], training=training), z_mean, z_log_var
+
+    def _pixel_weights(self, chroma):
+        """Each pixel's loss weight, (B, S, S, 1), from its true chroma's bin."""
+        cells = ops.clip(ops.cast((chroma + 1) * (CHROMA_BINS / 2), "int32"), 0, CHROMA_BINS - 1)
+        bins = cells[..., 0] * CHROMA_BINS + cells[..., 1]
+        return ops.take(ops.convert_to_tensor(self.chroma_weights), bins)[..., None]
 
     def _elbo_terms(self, data, training):
         gray, chroma = data
         reconstruction, z_mean, z_log_var = self((gray, chroma), training=training)
-        reconstruction_loss = ops.mean(ops.sum(ops.square(chroma - reconstruction), axis=(1, 2, 3)))
+        squared_error = ops.square(chroma - reconstruction)
+        if self.chroma_weights is not None:
+            squared_error = squared_error * self._pixel_weights(chroma)
+        reconstruction_loss = ops.mean(ops.sum(squared_error, axis=(1, 2, 3)))
         kl = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
         kl_loss = ops.mean(ops.sum(kl, axis=1))
         return reconstruction_loss + self.kl_weight * kl_loss, reconstruction_loss, kl_loss
@@ -173,7 +200,8 @@ class CVAE(keras.Model):
         return {**super().get_config(),
                 "encoder": keras.saving.serialize_keras_object(self.encoder),
                 "decoder": keras.saving.serialize_keras_object(self.decoder),
-                "kl_weight": self.kl_weight, "seed": self.seed}
+                "kl_weight": self.kl_weight, "zero_z": self.zero_z,
+                "chroma_weights": self.chroma_weights, "seed": self.seed}
 
     @classmethod
     def from_config(cls, config):
@@ -193,9 +221,26 @@ def prior_z(n_photos, samples, latent_dim, seed=None, temperature=TEMPERATURE):
     return z.reshape(n_photos * samples, latent_dim).astype(np.float32)
 
 
-def build_cvae(size, latent_dim, width, encoder_input, kl_weight, seed):
+def predict_chroma(decoder, grays, z, batch_size=256):  # batch sizes compared: docs/speed.md
+    """The decoder's chroma for len(z) // len(grays) colorizations of each gray, photo after
+    photo: uint8 grays (P, S, S) and z (P·N, latent) -> float32 chroma (P·N, S, S, 2)."""
+    gray_in = np.repeat(grays, len(z) // len(grays), axis=0)[..., None].astype(np.float32)
+    # Called directly, not with predict: predict would spread the work over a tf.distribute
+    # cluster, which a callback running on the chief alone must not do.
+    return np.concatenate([np.asarray(decoder([z[i:i + batch_size], gray_in[i:i + batch_size]],
+                                              training=False))
+                           for i in range(0, len(z), batch_size)])
+
+
+def colorize(decoder, grays, z):
+    """Colorizations at the model's size: predict_chroma merged onto each gray, uint8 RGB."""
+    return merge(np.repeat(grays, len(z) // len(grays), axis=0), predict_chroma(decoder, grays, z))
+
+
+def build_cvae(size, latent_dim, width, encoder_input, kl_weight, zero_z, chroma_weights, seed):
     if encoder_input not in ENCODER_INPUTS:
         raise ValueError(f"encoder_input must be one of {ENCODER_INPUTS}")
     encoder = build_encoder(size, latent_dim, width, encoder_input)
     decoder = build_decoder(size, latent_dim, width)
-    return CVAE(encoder, decoder, kl_weight=kl_weight, seed=seed, name="main_vae")
+    return CVAE(encoder, decoder, kl_weight=kl_weight, zero_z=zero_z, chroma_weights=chroma_weights,
+                seed=seed, name="main_vae")

@@ -36,7 +36,8 @@ def test_hue_convention_and_saturation(rgb, hue):
     got_hue, sat = chroma_to_hue_saturation(rgb_to_chroma(np.array(rgb, np.uint8)))
     assert got_hue == pytest.approx(hue, abs=1e-3)
     assert sat == pytest.approx(1.0)
-    assert hue / 1.5 == pytest.approx(got_hue / 1.5)  # the 0–240 scale of the original
+    back = merge(rgb_to_gray(np.array(rgb, np.uint8)), rgb_to_chroma(np.array(rgb, np.uint8)))
+    assert np.abs(back.astype(int) - rgb).max() <= 1  # the pure color survives split and merge
 
 
 def test_saturation_is_cut_not_brightness_where_unreachable():
@@ -61,3 +62,16 @@ def test_is_grayscale(color_photos):
     gray_rgb = np.asarray(Image.fromarray(img_rgb).convert("L").convert("RGB"))
     assert is_grayscale(gray_rgb)
     assert not is_grayscale(img_rgb)
+
+
+def test_rebalancing_weighs_rare_colors_up(color_photos):
+    from colorizer.color import chroma_bin, rebalancing_weights
+
+    chroma = np.stack([rgb_to_chroma(p[:64, :64]) for p in color_photos[:20]])
+    weights = rebalancing_weights(chroma, mix=0.5)
+    per_pixel = weights[chroma_bin(chroma)]
+    assert per_pixel.mean() == pytest.approx(1, rel=1e-4)  # the loss keeps its scale
+    counts = np.bincount(chroma_bin(chroma).ravel(), minlength=len(weights))
+    common, rare = counts.argmax(), np.flatnonzero(counts == counts[counts > 0].min())[0]
+    assert weights[rare] > 2 * weights[common]
+    assert np.allclose(rebalancing_weights(chroma, mix=1.0)[counts > 0], 1, rtol=0.2)

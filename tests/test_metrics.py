@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from colorizer.color import rgb_to_gray
-from colorizer.metrics import colorfulness, diversity, psnr, score_photo, ssim
+from colorizer.metrics import (FLOOR_HUES, colorfulness, diversity, hue_and_chroma, hue_counts,
+                               hue_rates, psnr, score_photo, ssim, tint_share)
 
 
 def test_identical_images(color_photos):
@@ -38,13 +39,15 @@ def test_score_photo_picks_the_best_sample(color_photos):
     img = color_photos[1]
     gray = rgb_to_gray(img)
     worse = np.repeat(gray[..., None], 3, axis=-1)
-    row = score_photo(np.stack([worse, img]), img, gray)
+    row, _ = score_photo(np.stack([worse, img]), img, gray, [0.0, 180.0])
     assert row["psnr"] == pytest.approx(row["psnr_gray"])
     assert row["psnr_best"] == float("inf")
     assert row["colorfulness_orig"] == pytest.approx(colorfulness(img))
     assert row["colorfulness_first"] == 0
     assert row["colorfulness"] == pytest.approx(colorfulness(img) / 2)
     assert row["luma_error"] <= 1
+    assert row["psnr_mean"] == float("inf")  # one exact sample makes the mean MSE-based PSNR...
+    assert row["hue_hits_first"] == 0 and row["hue_hits_best"] == 1 and row["hue_hits"] == 0.5
 
 
 def test_prior_z_starts_each_photo_at_the_center():
@@ -66,5 +69,68 @@ def test_large_photos_are_scored_on_a_smaller_copy(color_photos):
     assert max(small.shape[:2]) == 256 and small.shape[2] == 3
     assert shrink(img, 10_000) is img
     gray = rgb_to_gray(img)
-    row = score_photo(np.stack([img]), img, gray, max_side=256)
+    row, _ = score_photo(np.stack([img]), img, gray, [0.0], max_side=256)
     assert row["psnr_best"] == float("inf") and row["luma_error"] <= 1
+
+
+def _flat(hue_deg, chroma=40.0, shape=(6, 6)):
+    """A uint8 RGB image of one opponent hue and chroma around mid-gray."""
+    rg, yb = chroma * np.cos(np.radians(hue_deg)), chroma * np.sin(np.radians(hue_deg))
+    # R − G = rg and (R + G)/2 − B = yb, with R + G + B = 384
+    b = (384 - 2 * yb) / 3
+    r, g = b + yb + rg / 2, b + yb - rg / 2
+    return np.broadcast_to(np.rint([r, g, b]).astype(np.uint8), (*shape, 3)).copy()
+
+
+def test_opponent_hue_follows_the_definition():
+    hue, chroma = hue_and_chroma(np.array([[255, 0, 0], [0, 0, 255], [0, 255, 0], [9, 9, 9]], np.uint8))
+    assert hue[:3] == pytest.approx([np.degrees(np.arctan2(127.5, 255)), 270,
+                                     np.degrees(np.arctan2(127.5, -255))])
+    assert chroma[:3] == pytest.approx([np.hypot(255, 127.5), 255, np.hypot(255, 127.5)])
+    assert chroma[3] == 0
+
+
+def test_hue_hits_of_a_copy_gray_and_a_tint(color_photos):
+    photos = color_photos[:12]
+    copies = [hue_counts(img[None], img, [0.0]) for img in photos]
+    grays = [hue_counts(np.repeat(rgb_to_gray(img)[None, ..., None], 3, -1), img, [0.0])
+             for img in photos]
+    copy, gray = hue_rates(copies)["first sample"], hue_rates(grays)["first sample"]
+    assert copy[0] == 1 and copy[1] == 1 and np.all(copy[2][np.isfinite(copy[2])] == 1)
+    assert gray[0] == 0 and gray[1] == 0
+
+    # A flat tint hits exactly the colored pixels whose hue lies within 30° of its own, which
+    # is what the one-hue floor counts for each of its hues.
+    k = 8  # 120°, green
+    tinted = [hue_counts(_flat(FLOOR_HUES[k], shape=img.shape[:2])[None], img, [0.0])
+              for img in photos]
+    hue_orig, chroma_orig = hue_and_chroma(np.concatenate([p.reshape(-1, 3) for p in photos]))
+    colored = hue_orig[chroma_orig >= 20]
+    within = lambda h: np.sum(np.abs((colored - h + 180) % 360 - 180) <= 30)  # noqa: E731
+    tint_hue = hue_and_chroma(_flat(FLOOR_HUES[k]))[0][0, 0]  # 120° up to 8-bit rounding
+    assert sum(c["hits"][0].sum() for c in tinted) == within(tint_hue)
+    assert sum(c["floor_global"][k].sum() for c in copies) == within(120) > 0
+    floor = hue_rates(copies)["floor: one hue"]
+    assert floor[0] == max(hue_rates([{**c, "hits": c["floor_global"][[j]]} for c in copies])
+                           ["first sample"][0] for j in range(len(FLOOR_HUES)))
+
+
+def test_balanced_rate_weighs_each_hue_sector_alike():
+    red, blue = _flat(15, shape=(10, 10)), _flat(210, shape=(10, 10))
+    sky = np.concatenate([blue] * 9 + [red])  # 90 % blue pixels, 10 % red
+    all_red = hue_counts(_flat(15, shape=sky.shape[:2])[None], sky, [0.0])
+    per_photo, balanced, sectors = hue_rates([all_red])["first sample"]
+    assert per_photo == pytest.approx(0.1) and balanced == pytest.approx(0.5)
+    assert sectors[0] == 1 and sectors[3] == 0 and np.isnan(sectors[2])
+    faint = hue_counts(_flat(210, chroma=5, shape=sky.shape[:2])[None], sky, [0.0])
+    assert hue_rates([faint])["first sample"][1] == 0  # the right hue, too faint to count
+
+
+def test_tint_share_tells_a_global_cast_from_regional_change(color_photos):
+    img = color_photos[0].astype(int) // 2 + 64  # room to shift without clipping
+    assert tint_share(np.stack([img, img + [20, 0, 0]]).astype(np.uint8)) == pytest.approx(1)
+    regional = np.stack([img, img])
+    regional[1, : img.shape[0] // 2] += [30, 0, 0]
+    regional[1, img.shape[0] // 2:] -= [30, 0, 0]
+    assert tint_share(regional.astype(np.uint8)) < 0.05
+    assert np.isnan(tint_share(img[None].astype(np.uint8)))
