@@ -14,7 +14,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from colorizer import config
-from colorizer.images import CROPS_PER_PHOTO, corner_crops, crop_name, is_crop, list_images, save_png
+from colorizer.cli import run
+from colorizer.images import (CROPS_PER_PHOTO, UNREADABLE, corner_crops, crop_name, is_crop,
+                              is_whole_png, list_images, save_png, unreadable_reason)
 
 
 def parse_args():
@@ -27,19 +29,27 @@ def main():
     args = parse_args()
     images = Path(args.images)
     originals = [p for p in list_images(images) if not is_crop(p)] if images.is_dir() else []
+    for path in [p for p in originals if not is_whole_png(p)]:
+        print(f"augment_data.py: skipped {path}: empty or cut short; re-run cleanup_data.py",
+              file=sys.stderr)
+    originals = [p for p in originals if is_whole_png(p)]
     if not originals:
         sys.exit(f"augment_data.py: no photos in {images}/: run cleanup_data.py first")
 
     written = present = 0
     for path in tqdm(originals, desc="augment", unit="photo", disable=None):
         targets = [images / crop_name(path, i + 1) for i in range(CROPS_PER_PHOTO)]
-        if all(t.exists() for t in targets):
+        if all(is_whole_png(t) for t in targets):
             present += len(targets)
             continue
-        with Image.open(path) as img:
-            crops = corner_crops(img.convert("RGB"))
+        try:
+            with Image.open(path) as img:
+                crops = corner_crops(img.convert("RGB"))
+        except UNREADABLE as err:
+            print(f"augment_data.py: skipped {path}: {unreadable_reason(path, err)}", file=sys.stderr)
+            continue
         for target, crop in zip(targets, crops):
-            if target.exists():
+            if is_whole_png(target):
                 present += 1
             else:
                 save_png(crop, target)
@@ -49,4 +59,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main, "augment_data.py")

@@ -20,9 +20,11 @@ import numpy as np
 from tqdm import tqdm
 
 from colorizer import config
+from colorizer.cli import int_up_to, run
 from colorizer.color import is_grayscale
-from colorizer.images import (UNREADABLE, open_rgb, photo_name, sample_photo_paths, save_png,
-                              square, unreadable_reason, walk_files)
+from colorizer.images import (UNREADABLE, folders_overlap, is_whole_png, open_rgb, photo_name,
+                              sample_photo_paths, save_png, square, unreadable_reason,
+                              unusable_reason, walk_files)
 
 
 def parse_args():
@@ -30,7 +32,7 @@ def parse_args():
     p.add_argument("--source", default=config.ARCHIVE_DIR,
                    help=f"folder walked recursively, or '{config.SAMPLES_SOURCE}'")
     p.add_argument("--output", default=config.IMAGES_DIR, help="folder the squares are written to")
-    p.add_argument("--size", type=int, default=config.IMAGE_SIZE, help="side in pixels")
+    p.add_argument("--size", type=int_up_to(1024), default=config.IMAGE_SIZE, help="side in pixels")
     p.add_argument("--force", action="store_true", help="redo photos already in the output")
     p.add_argument("--download", action="store_true",
                    help=f"first fetch Kaggle's {config.KAGGLE_DATASET} into archive/ (kagglehub)")
@@ -67,6 +69,8 @@ def source_photos(source):
 def clean_one(job):
     """Square one photo into its target: ("written" | "grayscale" | "unreadable", reason)."""
     path, target, size = job
+    if reason := unusable_reason(path):  # a broken link, a loop, a pipe: never opened
+        return "unreadable", reason
     try:
         img_sq = square(open_rgb(path, size), size)
     except UNREADABLE as err:
@@ -84,14 +88,18 @@ def main():
                  f"{config.SIZE_MULTIPLE} (the original project used {config.IMAGE_SIZE})")
     if args.download:
         download()
-    photos = source_photos(args.source)
     output = Path(args.output)
     if output.exists() and not output.is_dir():
         sys.exit(f"cleanup_data.py: {output} is a file, not a folder: choose another --output")
+    if args.source != config.SAMPLES_SOURCE and folders_overlap(args.source, output):
+        sys.exit(f"cleanup_data.py: --output {output} and --source {args.source} are the same or "
+                 "inside one another, so outputs would become sources: choose another --output")
+    photos = source_photos(args.source)
     output.mkdir(parents=True, exist_ok=True)
 
     jobs = [(path, output / photo_name(relative), args.size) for path, relative in photos]
-    todo = [job for job in jobs if args.force or not job[1].exists()]
+    # A file cut short (by a crash before writes were atomic, or a full disk) is redone.
+    todo = [job for job in jobs if args.force or not is_whole_png(job[1])]
     counts = Counter(done=len(jobs) - len(todo))
     with ProcessPoolExecutor(os.cpu_count()) as pool:  # decoding is the work: use every core
         outcomes = pool.map(clean_one, todo, chunksize=8)
@@ -106,4 +114,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run(main, "cleanup_data.py")

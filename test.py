@@ -1,7 +1,8 @@
-"""Colorize every photo in test_images/ with the trained decoder, into test_output/.
+"""Colorize every photo in test_images/ (or one photo) with the trained decoder, into test_output/.
 
     python test.py
     python test.py --samples 4 --seed 0    # four different colorizations of each, reproducible
+    python test.py --input photo.jpg       # one photo
 
 Each photo is center-cropped and resized to the model's size (112×112), turned to gray, and
 colored: test_output/<stem>.png from z = 0, the center of the prior (the model's most typical
@@ -10,14 +11,18 @@ With --full-res the whole photo is colored at its own size: the model sees it sq
 112×112, and the predicted color is resized and laid onto the full-resolution gray.
 test_output/index.html shows every photo: gray input, samples, original, scores.
 Photos in color are also scored against their cropped original, beside the gray baseline:
-per-photo rows in test_output/metrics.csv and a table of means. Grayscale photos are only colored.
+per-photo rows in test_output/metrics.csv, hue hits per hue sector in test_output/hue.csv (with
+two floors: one hue for every photo, and the best of N random hues), and a table of means.
+Grayscale photos are only colored. test_output/outputs.json lists each photo's files; the next
+run into the same folder removes those it does not write again, and nothing else. The output
+folder is never the photos' own.
 Needs only models/main_vae_decoder.keras.
 """
 
 import argparse
+import json
 import os
 import sys
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,44 +30,57 @@ import numpy as np
 from PIL import Image
 
 from colorizer import config
-from colorizer.cli import positive_float, positive_int
+from colorizer.cli import float_up_to, int_up_to, run, seed
 from colorizer.color import is_grayscale, merge_resized, rgb_to_gray
 from colorizer.figures import gallery_html
-from colorizer.images import UNREADABLE, open_rgb, save_png, square, unreadable_reason
-from colorizer.metrics import score_photo, summary_table, write_csv
+from colorizer.images import (UNREADABLE, folders_overlap, open_rgb, output_stems, sample_name,
+                              save_png, save_text, square, unreadable_reason, unusable_reason)
+from colorizer.metrics import (RANDOM_FLOOR_SEED, csv_text, hue_csv_text, hue_rates, score_photo,
+                               summary_table)
 
 # -----------------------------------------------------------------------------
-BATCH_SIZE = 256  # colorizations per decoder call
 THREADS = min(4, os.cpu_count())  # photos finished at once; more cost memory with --full-res
 METRICS_FILE = "metrics.csv"
+HUE_FILE = "hue.csv"  # hue hits pooled over the photos: per sector, with the floors beside
 GALLERY_FILE = "index.html"
 GALLERY_DIR = "gallery"  # the gray inputs and originals the page shows beside the samples
+MIN_SIDE = 8  # pixels; a thinner photo has no colors to speak of, and breaks SSIM's window
+MAX_SAMPLES = 100
 SCORE_MAX_SIDE = 1024  # --full-res photos are scored at most this many pixels on the long side
 # -----------------------------------------------------------------------------
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--input", default=config.TEST_IMAGES_DIR, help="folder of photos to colorize")
+    p.add_argument("--input", default=config.TEST_IMAGES_DIR,
+                   help="folder of photos to colorize, or one photo")
     p.add_argument("--output", default=config.TEST_OUTPUT_DIR, help="folder for the results")
     p.add_argument("--models", default=config.MODELS_DIR, help=f"folder with {config.DECODER_FILE}")
-    p.add_argument("--samples", type=positive_int, default=1, help="colorizations per photo")
-    p.add_argument("--seed", type=int, default=None, help="same seed, same pixels")
-    p.add_argument("--temperature", type=positive_float, default=config.TEMPERATURE,
+    p.add_argument("--samples", type=int_up_to(MAX_SAMPLES), default=1,
+                   help="colorizations per photo")
+    p.add_argument("--seed", type=seed, default=None, help="same seed, same pixels")
+    p.add_argument("--temperature", type=float_up_to(10), default=config.TEMPERATURE,
                    help="spread of the drawn samples' z: lower is safer, higher is bolder")
     p.add_argument("--full-res", action="store_true",
                    help="color the whole photo at its own size instead of a 112x112 crop")
     return p.parse_args()
 
 
-def output_stems(paths):
-    """Output stem per input; photos that share a stem keep their extension to stay apart."""
-    counts = Counter(p.stem for p in paths)
-    return [p.stem if counts[p.stem] == 1 else p.name.replace(".", "_") for p in paths]
-
-
-def sample_name(stem, index):
-    return f"{stem}.png" if index == 0 else f"{stem}_{index + 1}.png"
+def input_photos(input_path):
+    """The files to try: the one photo given, or the folder's entries; what can't be a photo
+    (folders, broken links, pipes and the like) is named with the reason and left out."""
+    if input_path.is_file():
+        return [input_path]
+    if not input_path.is_dir():
+        sys.exit(f"test.py: no photo or folder at {input_path}: put the photos to colorize in "
+                 f"{config.TEST_IMAGES_DIR}/ or name them with --input")
+    photos = []
+    for path in sorted(p for p in input_path.iterdir() if not p.name.startswith(".")):
+        if reason := unusable_reason(path):
+            print(f"test.py: skipped {path}: {reason}", file=sys.stderr)
+        else:
+            photos.append(path)
+    return photos
 
 
 def load_photo(path, size, full_res):
@@ -70,9 +88,9 @@ def load_photo(path, size, full_res):
     return np.asarray(open_rgb(path) if full_res else square(open_rgb(path, size), size))
 
 
-def write_photo(title, stem, img_rgb, chroma_samples, output_dir):
-    """Writes the samples, the gray and the original of one photo; returns its metrics row
-    (None for a grayscale photo) and its gallery entry."""
+def write_photo(title, stem, img_rgb, chroma_samples, random_hues, output_dir):
+    """Writes the samples, the gray and the original of one photo; returns its metrics row and
+    hue counts (None for a grayscale photo) and its gallery entry."""
     gray = rgb_to_gray(img_rgb)
     samples_rgb = np.stack([merge_resized(gray, c) for c in chroma_samples])
     names = [sample_name(stem, s) for s in range(len(samples_rgb))]
@@ -84,26 +102,33 @@ def write_photo(title, stem, img_rgb, chroma_samples, output_dir):
         return None, (title, gray_name, names, None)
     original_name = f"{GALLERY_DIR}/{stem}_original.png"
     save_png(Image.fromarray(img_rgb), output_dir / original_name)
-    row = {"photo": title, **score_photo(samples_rgb, img_rgb, gray, SCORE_MAX_SIDE)}
-    return row, (title, gray_name, names, original_name)
+    row, counts = score_photo(samples_rgb, img_rgb, gray, random_hues, SCORE_MAX_SIDE)
+    return ({"photo": title, **row}, counts), (title, gray_name, names, original_name)
 
 
 def main():
     args = parse_args()
-    input_dir, output_dir = Path(args.input), Path(args.output)
+    input_path, output_dir = Path(args.input), Path(args.output)
     decoder_path = Path(args.models) / config.DECODER_FILE
     if not decoder_path.is_file():
         sys.exit(f"test.py: no model at {decoder_path}: run train.py first")
-    if not input_dir.is_dir():
-        sys.exit(f"test.py: no folder {input_dir}/: put the photos to colorize there")
-    candidates = sorted(p for p in input_dir.iterdir() if p.is_file() and not p.name.startswith("."))
     if output_dir.exists() and not output_dir.is_dir():
         sys.exit(f"test.py: {output_dir} is a file, not a folder: choose another --output")
+    # Outputs never land where the photos are: a photo.png would be overwritten by its colors.
+    if input_path.is_file():
+        folder = input_path.resolve().parent
+        clash = folder in (output_dir.resolve(), (output_dir / GALLERY_DIR).resolve())
+    else:
+        folder, clash = input_path, folders_overlap(input_path, output_dir)
+    if clash:
+        sys.exit(f"test.py: --output {output_dir} and the photos' folder {folder} are the same or "
+                 "inside one another: choose an output folder apart from the photos")
+    candidates = input_photos(input_path)
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    from colorizer.model import prior_z
+    from colorizer.model import predict_chroma, prior_z
 
     try:
         decoder = keras.saving.load_model(decoder_path)  # safe mode stays on
@@ -120,43 +145,69 @@ def main():
         except UNREADABLE as err:
             print(f"test.py: skipped {path}: {unreadable_reason(path, err)}", file=sys.stderr)
             continue
+        if min(img_rgb.shape[:2]) < MIN_SIDE:
+            print(f"test.py: skipped {path}: {img_rgb.shape[1]}x{img_rgb.shape[0]} pixels, too "
+                  f"small to color (at least {MIN_SIDE} a side)", file=sys.stderr)
+            continue
         gray_img = Image.fromarray(rgb_to_gray(img_rgb))
         grays_small.append(np.asarray(gray_img.resize((size, size), Image.Resampling.BICUBIC)))
         imgs_small.append(None if args.full_res else img_rgb)
         paths.append(path)
     if not paths:
-        sys.exit(f"test.py: no readable photos in {input_dir}/")
+        sys.exit(f"test.py: no readable photos in {input_path}")
 
     z = prior_z(len(paths), args.samples, latent_dim, args.seed, args.temperature)
-    gray_rep = np.repeat(np.stack(grays_small), args.samples, axis=0)
-    chroma_small = decoder.predict([z, gray_rep[..., None].astype(np.float32)],
-                                   batch_size=BATCH_SIZE, verbose=0)
+    chroma_small = predict_chroma(decoder, np.stack(grays_small), z)
 
     # Pass 2: color laid onto each photo's own gray, at its own size; scores; the gallery.
     # Threads share the cores: PNG encoding, resizing and most of numpy run outside the GIL.
     (output_dir / GALLERY_DIR).mkdir(parents=True, exist_ok=True)
+    earlier = read_manifest(output_dir)
+    for name in (METRICS_FILE, HUE_FILE, GALLERY_FILE):
+        (output_dir / name).unlink(missing_ok=True)  # never leave the scores of an earlier run
+    # The random-tint floor's hues: args.samples per photo, the same in every run.
+    random_hues = np.random.default_rng(RANDOM_FLOOR_SEED).uniform(0, 360, (len(paths), args.samples))
 
     def finish(i, stem):
         img_rgb = imgs_small[i] if imgs_small[i] is not None else load_photo(paths[i], size, True)
         chroma = chroma_small[i * args.samples:(i + 1) * args.samples]
-        return write_photo(paths[i].name, stem, img_rgb, chroma, output_dir)
+        return write_photo(paths[i].name, stem, img_rgb, chroma, random_hues[i], output_dir)
 
     with ThreadPoolExecutor(THREADS) as pool:
-        finished = list(pool.map(finish, range(len(paths)), output_stems(paths)))
-    rows = [row for row, _ in finished if row is not None]
+        finished = list(pool.map(finish, range(len(paths)), output_stems(paths, args.samples)))
+    scored = [score for score, _ in finished if score is not None]
+    rows, counts = [row for row, _ in scored], [c for _, c in scored]
     entries = [entry for _, entry in finished]
 
-    metrics_path = output_dir / METRICS_FILE
-    metrics_path.unlink(missing_ok=True)  # never leave the scores of an earlier run
     if rows:
-        write_csv(rows, metrics_path)
-        print(summary_table(rows, args.samples))
-    page = gallery_html(entries, {r["photo"]: r for r in rows}, args.samples)
-    (output_dir / GALLERY_FILE).write_text(page, encoding="utf-8")
+        save_text(csv_text(rows), output_dir / METRICS_FILE)
+        save_text(hue_csv_text(hue_rates(counts)), output_dir / HUE_FILE)
+        print(summary_table(rows, counts, args.samples))
+    save_text(gallery_html(entries, {r["photo"]: r for r in rows}, args.samples),
+              output_dir / GALLERY_FILE)
+    manifest = [{"photo": title, "gray": gray, "samples": names, "original": original}
+                for title, gray, names, original in entries]
+    written = {name for entry in manifest for name in (entry["gray"], *entry["samples"],
+                                                       entry["original"]) if name}
+    for name in earlier - written:  # an earlier run's outputs that this run did not redo
+        (output_dir / name).unlink(missing_ok=True)
+    save_text(json.dumps(manifest, indent=1), output_dir / config.OUTPUTS_FILE)
     shape = "full size" if args.full_res else f"{size}x{size}"
     print(f"test.py: colorized {len(paths)} photos x {args.samples} samples ({shape}) into "
           f"{output_dir}/, scored {len(rows)} in color; open {output_dir / GALLERY_FILE}")
 
 
+def read_manifest(output_dir):
+    """The files an earlier run of test.py wrote into output_dir, relative to it."""
+    try:
+        entries = json.loads((output_dir / config.OUTPUTS_FILE).read_text(encoding="utf-8"))
+        names = {n for e in entries for n in (e["gray"], *e["samples"], e["original"]) if n}
+    except (OSError, ValueError, TypeError, KeyError):  # none yet, or damaged: clear nothing
+        return set()
+    # Only plain names inside the folder: an edited list never reaches elsewhere.
+    return {n for n in names if isinstance(n, str) and ".." not in Path(n).parts
+            and not Path(n).is_absolute()}
+
+
 if __name__ == "__main__":
-    main()
+    run(main, "test.py")

@@ -24,8 +24,8 @@ from pathlib import Path
 from PIL import Image
 
 from colorizer import config
-from colorizer.cli import positive_float, positive_int
-from colorizer.images import is_crop, list_images, load_array, split_by_original
+from colorizer.cli import fraction, int_up_to, positive_float, positive_int, run, seed
+from colorizer.images import is_crop, is_whole_png, list_images, load_array, split_by_original
 
 # -----------------------------------------------------------------------------
 EPOCHS = 10
@@ -35,6 +35,9 @@ BATCH_SIZE = 32
 # weight of 0.02, z held 120-160 nats spread evenly and 8 draws found little of it (README).
 LATENT_DIM = 8
 KL_WEIGHT = 0.3
+ZERO_Z = 0.5  # share of each batch decoded from z = 0, so z = 0 learns the photo's own colors
+REBALANCE_MIX = 0.5  # Zhang et al.'s λ: rare colors weigh more in the loss; 1 weighs all alike
+REBALANCE_PHOTOS = 2000  # training images whose colors estimate how rare each color is
 WIDTH = 32  # filters of the first stage; later stages double it
 LEARNING_RATE = 1e-3
 VAL_FRACTION = 0.1  # share of original photos (with their crops) held out for validation
@@ -50,12 +53,19 @@ def parse_args():
     p.add_argument("--epochs", type=positive_int, default=EPOCHS)
     p.add_argument("--max-minutes", type=positive_float, default=None,
                    help="stop after this many minutes of training, even mid-epoch, and save")
-    p.add_argument("--batch-size", type=positive_int, default=BATCH_SIZE)
-    p.add_argument("--latent-dim", type=positive_int, default=LATENT_DIM)
-    p.add_argument("--width", type=positive_int, default=WIDTH, help="model width (filters)")
+    p.add_argument("--batch-size", type=int_up_to(4096), default=None,
+                   help=f"default {BATCH_SIZE}; with --resume, the checkpoint's")
+    p.add_argument("--latent-dim", type=int_up_to(1024), default=LATENT_DIM)
+    p.add_argument("--width", type=int_up_to(512), default=WIDTH, help="model width (filters)")
     p.add_argument("--kl-weight", type=positive_float, default=KL_WEIGHT,
                    help="weight of the KL term against the summed squared chroma error")
-    p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--zero-z", type=fraction, default=ZERO_Z,
+                   help="share of each batch decoded from z = 0 (Sohn et al.'s hybrid objective)")
+    p.add_argument("--rebalance-mix", type=fraction, default=REBALANCE_MIX,
+                   help="uniform share of the color prior whose inverse weighs each pixel's "
+                        "loss (Zhang et al.'s λ); 1 weighs every color alike")
+    p.add_argument("--seed", type=seed, default=None,
+                   help=f"default {SEED}; with --resume, the checkpoint's")
     p.add_argument("--encoder-input", choices=config.ENCODER_INPUTS, default="color",
                    help="what the encoder sees: gray and true color (a CVAE), or gray only "
                         "(the original project)")
@@ -65,7 +75,7 @@ def parse_args():
                    help="tf.distribute: mirrored trains on all GPUs of this machine, "
                         "multiworker on the machines named in TF_CONFIG (run it on each); "
                         "--batch-size is the global batch, split over all replicas")
-    p.add_argument("--cpu-devices", type=positive_int, default=1,
+    p.add_argument("--cpu-devices", type=int_up_to(64), default=1,
                    help="with --strategy mirrored and no GPU, split the CPU into this many "
                         "logical devices (for trying the mirrored path)")
     p.add_argument("--resume", action="store_true",
@@ -92,6 +102,66 @@ def image_size(paths):
     return width
 
 
+def color_rarity_weights(paths, mix, seed):
+    """The loss weight of each chroma bin, from the colors of up to REBALANCE_PHOTOS images."""
+    import numpy as np
+
+    from colorizer.color import rebalancing_weights, rgb_to_chroma
+
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(paths), min(len(paths), REBALANCE_PHOTOS), replace=False)
+    return rebalancing_weights(np.stack([rgb_to_chroma(load_array(paths[i])) for i in chosen]), mix)
+
+
+def new_model(args, size, train_paths, strategy):
+    """The CVAE the options describe, compiled, with weights fixed by --seed."""
+    import keras
+
+    from colorizer.model import build_cvae
+
+    # Keras initializers draw their seeds when they are created: seed before building.
+    keras.utils.set_random_seed(args.seed)
+    chroma_weights = (None if args.rebalance_mix == 1 else
+                      color_rarity_weights(train_paths, args.rebalance_mix, args.seed))
+    with strategy.scope():
+        vae = build_cvae(size, args.latent_dim, args.width, args.encoder_input, args.kl_weight,
+                         args.zero_z, chroma_weights, args.seed)
+        vae.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
+    return vae
+
+
+def resumed_model(args, models_dir, strategy):
+    """The checkpoint's model and epochs done; its seed and batch size replace the options'
+    (said in one line where an option asked otherwise). A damaged checkpoint is one line."""
+    import keras
+
+    from colorizer.callbacks import read_checkpoint_state
+
+    try:
+        state = read_checkpoint_state(models_dir)
+        epochs_done, seed, batch_size = state["epochs_done"], state["seed"], state["batch_size"]
+        if not all(isinstance(v, int) and v >= 0 for v in (epochs_done, seed, batch_size)):
+            raise ValueError("not whole numbers")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        sys.exit(f"train.py: {models_dir / config.CHECKPOINT_STATE_FILE} is missing or damaged "
+                 f"({type(err).__name__}); train again without --resume")
+    for option, given, kept in (("--seed", args.seed, seed), ("--batch-size", args.batch_size,
+                                                              batch_size)):
+        if given is not None and given != kept:
+            print(f"train.py: {option} {given} ignored: resuming keeps the checkpoint's {kept}")
+    args.seed, args.batch_size = seed, batch_size
+    if epochs_done >= args.epochs:
+        sys.exit(f"train.py: the checkpoint has {epochs_done} epochs done already: "
+                 f"ask for more with --epochs")
+    try:
+        with strategy.scope():
+            vae = keras.saving.load_model(models_dir / config.CHECKPOINT_FILE)
+    except Exception as err:  # a damaged file fails deep inside Keras in many ways
+        sys.exit(f"train.py: {models_dir / config.CHECKPOINT_FILE} is not a loadable model "
+                 f"({type(err).__name__}); train again without --resume")
+    return vae, epochs_done
+
+
 def datasets(train_paths, val_paths, size, batch_size, seed, replicas):
     """Training and validation tf.data sets; with several replicas every batch is full, so that
     every replica gets an equal share of every batch."""
@@ -112,9 +182,15 @@ def datasets(train_paths, val_paths, size, batch_size, seed, replicas):
 def main():
     args = parse_args()
     images_dir, models_dir = Path(args.images), Path(args.models)
-    if not images_dir.is_dir() or not (paths := list_images(images_dir)):
+    paths = list_images(images_dir) if images_dir.is_dir() else []
+    for path in [p for p in paths if not is_whole_png(p)]:
+        print(f"train.py: skipped {path}: empty or cut short; re-run cleanup_data.py",
+              file=sys.stderr)
+    if not (paths := [p for p in paths if is_whole_png(p)]):
         sys.exit(f"train.py: no PNG photos in {images_dir}/: run cleanup_data.py "
                  "(and augment_data.py) first")
+    if models_dir.resolve() == images_dir.resolve():  # its preview.png would become a photo
+        sys.exit(f"train.py: --models {models_dir} is the images folder: choose another")
     if models_dir.exists() and not models_dir.is_dir():
         sys.exit(f"train.py: {models_dir} is a file, not a folder: choose another --models")
     checkpoint = models_dir / config.CHECKPOINT_FILE
@@ -126,42 +202,39 @@ def main():
     import keras
     import numpy as np
 
-    from colorizer.callbacks import Checkpoint, Figures, Stopper, read_checkpoint_state, save_model
+    from colorizer.callbacks import (Checkpoint, Figures, Stopper, read_checkpoint_state,
+                                     save_model, trim_history)
     from colorizer.distribute import is_chief, make_strategy, worker_name
-    from colorizer.model import build_cvae
-
     strategy = make_strategy(args.strategy, args.cpu_devices)
 
     if args.resume:
-        state = read_checkpoint_state(models_dir)
-        initial_epoch, args.seed, args.batch_size = (state["epochs_done"], state["seed"],
-                                                     state["batch_size"])
-        if initial_epoch >= args.epochs:
-            sys.exit(f"train.py: the checkpoint has {initial_epoch} epochs done already: "
-                     f"ask for more with --epochs")
-        with strategy.scope():
-            vae = keras.saving.load_model(checkpoint)
+        vae, initial_epoch = resumed_model(args, models_dir, strategy)
+        train_paths, val_paths = split_by_original(paths, VAL_FRACTION, args.seed)
     else:
         initial_epoch = 0
-        with strategy.scope():
-            vae = build_cvae(size, args.latent_dim, args.width, args.encoder_input,
-                             args.kl_weight, args.seed)
-            vae.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
+        args.seed = SEED if args.seed is None else args.seed
+        args.batch_size = BATCH_SIZE if args.batch_size is None else args.batch_size
+        train_paths, val_paths = split_by_original(paths, VAL_FRACTION, args.seed)
+        vae = new_model(args, size, train_paths, strategy)
     keras.utils.set_random_seed(args.seed + initial_epoch)
-    train_paths, val_paths = split_by_original(paths, VAL_FRACTION, args.seed)
     train_ds, val_ds = datasets(train_paths, val_paths, size, args.batch_size, args.seed,
                                 strategy.num_replicas_in_sync)
+    if not val_paths:
+        print("train.py: too few photos to hold some out: no validation this run")
     print(f"train.py: {len(train_paths)} training and {len(val_paths)} validation images of "
           f"{size}x{size}; encoder sees {vae.encoder_input}; latent "
           f"{vae.decoder.inputs[0].shape[-1]}; {strategy.num_replicas_in_sync} replica(s)"
           + (f"; resuming after epoch {initial_epoch}" if initial_epoch else ""))
 
     stopper = Stopper(args.max_minutes or math.inf)
-    callbacks = [stopper]
+    callbacks = [stopper, keras.callbacks.TerminateOnNaN()]
     chief = is_chief(strategy)  # on a cluster only the chief writes; the others just train
     if chief:
         models_dir.mkdir(parents=True, exist_ok=True)
-        preview = [p for p in val_paths or train_paths if not is_crop(p)][:PREVIEW_PHOTOS]
+        if args.resume:  # an epoch cut short is done again: its row goes
+            trim_history(models_dir, initial_epoch)
+        shown = val_paths or train_paths
+        preview = ([p for p in shown if not is_crop(p)] or shown)[:PREVIEW_PHOTOS]
         callbacks += [Checkpoint(models_dir, {"seed": args.seed, "batch_size": args.batch_size}),
                       keras.callbacks.CSVLogger(models_dir / config.HISTORY_CSV, append=args.resume),
                       Figures(models_dir, np.stack([load_array(p) for p in preview]))]
@@ -171,7 +244,7 @@ def main():
     history = vae.fit(train_ds, validation_data=val_ds, epochs=args.epochs, shuffle=False,
                       initial_epoch=initial_epoch, callbacks=callbacks)
     minutes = (time.time() - start) / 60
-    if stopper.reason == "nan":
+    if not math.isfinite(history.history["loss"][-1]):
         sys.exit(f"train.py: the loss became NaN or infinite in epoch {history.epoch[-1] + 1}; "
                  f"no model saved, the last good checkpoint (if any) stays in {models_dir}/; "
                  "try a smaller --kl-weight or a fresh run")
@@ -184,7 +257,9 @@ def main():
     val = f", val_loss {last['val_loss']:.1f}" if "val_loss" in last else ""
     stopped = " (stopped by --max-minutes)" if stopper.reason == "time" else ""
     saved = f"saved to {models_dir}/" if chief else f"{worker_name(strategy)}: the chief saves the models"
-    print(f"train.py: trained {len(history.epoch)} epochs{stopped} in {minutes:.1f} min, "
+    full = len(history.epoch) - stopper.cut_short
+    epochs = f"{full} epochs" + (" and part of one" if stopper.cut_short else "")
+    print(f"train.py: trained {epochs}{stopped} in {minutes:.1f} min, "
           f"loss {last['loss']:.1f} (reconstruction {last['reconstruction_loss']:.1f}, "
           f"KL {last['kl_loss']:.1f}){val}; {saved}")
     if stopper.reason in ("SIGINT", "SIGTERM"):
@@ -200,6 +275,6 @@ def main():
 
 if __name__ == "__main__":
     try:
-        main()
+        run(main, "train.py")
     except KeyboardInterrupt:
         sys.exit("train.py: interrupted; the last checkpoint, if any, is in the models folder")

@@ -1,11 +1,15 @@
-"""Speed benchmark: the machine's peak, training, test.py and cleanup_data.py throughput, memory.
+"""Speed benchmark: the machine's peak, training, test.py and cleanup_data.py throughput, memory,
+on this CPU as it is and as oneDNN uses a CPU without AVX-512 (ONEDNN_MAX_CPU_ISA=AVX2).
 
-    python bench/speed.py           # about 2 minutes on 2 CPU cores
+    python bench/speed.py           # about 6 minutes on 2 CPU cores
 
-Builds a 19,600-image training set (the size of the real augmented dataset) from the shared
-Mini-ImageNet sample: cleanup, augment, then hard links under new names up to 19,600.
+Each kind runs in its own process: builds a 19,600-image training set (the size of the real
+augmented dataset) from the shared Mini-ImageNet sample (cleanup, augment, then hard links under
+new names), and measures the peak before and after its runs and what share of the CPU other
+processes took meanwhile, so that a busy machine is told from a slow program.
 """
 
+import json
 import os
 import resource
 import shutil
@@ -62,82 +66,144 @@ def forward_flops(model):
     return total
 
 
-def main():
-    if not SHARED.is_dir():
-        sys.exit(f"speed.py: needs the shared sample at {SHARED}")
+def cpu_busy_seconds():
+    """CPU seconds spent busy on this machine so far, all processes, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds():
+    """CPU seconds of this process and the scripts it ran."""
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
+
+
+def measure():
+    """Every figure of the table on the CPU kind oneDNN uses in this process, as a dict."""
     work = REPO / "bench" / "runs" / "speed"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    start_wall, start_busy, start_own = time.perf_counter(), cpu_busy_seconds(), own_cpu_seconds()
+
+    import keras
+    import tensorflow as tf
+
+    import train
+    from colorizer.color import CHROMA_BINS
+    from colorizer.data import make_dataset
+    from colorizer.images import list_images
+    from colorizer.model import build_cvae, predict_chroma
+
+    figures = {"peak_before": peak_gflops(tf)}
     cleanup_s = run(REPO / "cleanup_data.py", "--source", SHARED, "--output", work / "images")
     n_shared = sum(1 for _ in SHARED.glob("*/*"))
+    figures["cleanup_ips"] = n_shared / cleanup_s
     run(REPO / "augment_data.py", "--images", work / "images")
     base = sorted((work / "images").glob("*.png"))
     for i in range(TRAIN_IMAGES - len(base)):
         os.link(base[i % len(base)], work / "images" / f"copy{i:05d}-{base[i % len(base)].name}")
 
-    import keras
-    import tensorflow as tf
-
-    import test  # this repository's test.py, first on sys.path
-    import train
-    from colorizer.data import make_dataset
-    from colorizer.images import list_images
-    from colorizer.model import build_cvae
-
-    peak = peak_gflops(tf)
-    vae = build_cvae(112, train.LATENT_DIM, train.WIDTH, "color", train.KL_WEIGHT, 0)
+    # The rarity weights' values do not change the work: all ones stand in for them.
+    vae = build_cvae(112, train.LATENT_DIM, train.WIDTH, "color", train.KL_WEIGHT, train.ZERO_Z,
+                     np.ones(CHROMA_BINS**2), 0)
     vae.compile(optimizer=keras.optimizers.Adam(train.LEARNING_RATE))
-    per_image = 3 * (forward_flops(vae.encoder) + forward_flops(vae.decoder))  # fwd + 2× bwd
-    paths = list_images(work / "images")
-    ds = make_dataset(paths, 112, train.BATCH_SIZE, shuffle=True, seed=0)
+    figures["train_flops"] = 3 * (forward_flops(vae.encoder) + forward_flops(vae.decoder))
+    ds = make_dataset(list_images(work / "images"), 112, train.BATCH_SIZE, shuffle=True, seed=0)
     fill_start = time.perf_counter()
     for _ in ds:  # one pass fills the uint8 cache: the memory of a real run
         pass
-    fill_s = time.perf_counter() - fill_start
+    figures["fill_s"] = time.perf_counter() - fill_start
     vae.fit(ds.repeat(), steps_per_epoch=WARMUP_STEPS, epochs=1, verbose=0, shuffle=False)
     start = time.perf_counter()
     vae.fit(ds.repeat(), steps_per_epoch=TIMED_STEPS, epochs=1, verbose=0, shuffle=False)
-    train_ips = TIMED_STEPS * train.BATCH_SIZE / (time.perf_counter() - start)
-    rss_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    figures["train_ips"] = TIMED_STEPS * train.BATCH_SIZE / (time.perf_counter() - start)
+    figures["rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     vae.decoder.save(work / "main_vae_decoder.keras")
 
     # The decoder alone, as test.py calls it: the ceiling of test.py's throughput.
     z = np.zeros((DECODER_COLORIZATIONS, train.LATENT_DIM), np.float32)
-    gray = np.zeros((DECODER_COLORIZATIONS, 112, 112, 1), np.float32)
-    batch = test.BATCH_SIZE
-    vae.decoder.predict([z[:batch], gray[:batch]], batch_size=batch, verbose=0)
+    grays = np.zeros((DECODER_COLORIZATIONS, 112, 112), np.uint8)
+    predict_chroma(vae.decoder, grays[:256], z[:256])
     start = time.perf_counter()
-    vae.decoder.predict([z, gray], batch_size=batch, verbose=0)
-    decode_cps = DECODER_COLORIZATIONS / (time.perf_counter() - start)
-    decode_flops = forward_flops(vae.decoder)
+    predict_chroma(vae.decoder, grays, z)
+    figures["decode_cps"] = DECODER_COLORIZATIONS / (time.perf_counter() - start)
+    figures["decode_flops"] = forward_flops(vae.decoder)
 
     one = work / "one"
     one.mkdir()
     shutil.copy(next(SHARED.glob("*/*")), one)
-    t_one = run(REPO / "test.py", "--input", one, "--output", work / "out1", "--models", work,
-                "--samples", 8, "--seed", 0)
+    figures["test_one_s"] = run(REPO / "test.py", "--input", one, "--output", work / "out1",
+                                "--models", work, "--samples", 8, "--seed", 0)
     flat = work / "all"
     flat.mkdir()
     for path in SHARED.glob("*/*"):
         os.symlink(path, flat / path.name)
     t_all = run(REPO / "test.py", "--input", flat, "--output", work / "out", "--models", work,
                 "--samples", 8, "--seed", 0)
-    test_cps = (n_shared - 1) * 8 / (t_all - t_one)
+    figures["test_cps"] = (n_shared - 1) * 8 / (t_all - figures["test_one_s"])
+    figures["peak_after"] = peak_gflops(tf)
+    wall = time.perf_counter() - start_wall
+    others = (cpu_busy_seconds() - start_busy) - (own_cpu_seconds() - start_own)
+    figures["others_share"] = max(0.0, others) / (wall * os.cpu_count())
+    figures["n_shared"], figures["tf"] = n_shared, tf.__version__
+    return figures
 
-    print(f"\nspeed on {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}\n")
-    print(f"{'measured peak (best of matmul 2048², conv 3×3 64→64)':58s} {peak:9.1f} GFLOP/s")
-    print(f"{'model FLOPs per training image (forward + backward)':58s} {per_image / 1e9:9.2f} GFLOP")
-    print(f"{'training throughput, 19,600-image set, batch 32':58s} {train_ips:9.1f} images/s")
-    print(f"{'  achieved / peak':58s} {train_ips * per_image / 1e9 / peak:9.0%}")
-    print(f"{'  decoding and caching the 19,600 PNGs once':58s} {fill_s:9.1f} s")
-    print(f"{'training peak memory (RSS)':58s} {rss_gb:9.2f} GB")
-    print(f"{'test.py --samples 8, once loaded':58s} {test_cps:9.1f} colorizations/s")
-    print(f"{f'  the decoder alone, batch {batch}':58s} {decode_cps:9.1f} colorizations/s")
-    print(f"{'  decoder FLOPs per colorization; achieved / peak':58s} {decode_flops / 1e9:9.2f} GFLOP"
-          f" {decode_cps * decode_flops / 1e9 / peak:5.0%}")
-    print(f"{'test.py start-up and one photo (whole process)':58s} {t_one:9.1f} s")
-    print(f"{'cleanup_data.py on the {0} shared JPEGs (whole process)'.format(n_shared):58s} "
-          f"{n_shared / cleanup_s:9.1f} images/s")
+
+ROWS = [  # label, key, format, unit
+    ("measured peak, before / after the runs", None, None, "GFLOP/s"),
+    ("other processes' share of the CPU during the runs", "others_share", "{:.0%}", ""),
+    ("model FLOPs per training image (forward + backward)", "train_flops", "{:.2f}", "GFLOP"),
+    ("training throughput, 19,600-image set, batch 32", "train_ips", "{:.1f}", "images/s"),
+    ("  achieved / peak", "train_share", "{:.0%}", ""),
+    ("  decoding and caching the 19,600 PNGs once", "fill_s", "{:.1f}", "s"),
+    ("training peak memory (RSS)", "rss_gb", "{:.2f}", "GB"),
+    ("test.py --samples 8, once loaded", "test_cps", "{:.1f}", "colorizations/s"),
+    ("  the decoder alone, as test.py calls it", "decode_cps", "{:.1f}", "colorizations/s"),
+    ("  test.py / the decoder alone", "test_share", "{:.0%}", ""),
+    ("  decoder achieved / peak", "decode_share", "{:.0%}", ""),
+    ("test.py start-up and one photo (whole process)", "test_one_s", "{:.1f}", "s"),
+    ("cleanup_data.py on the shared JPEGs (whole process)", "cleanup_ips", "{:.1f}", "images/s"),
+]
+
+
+def derived(f):
+    peak = (f["peak_before"] + f["peak_after"]) / 2
+    return {**f, "train_flops": f["train_flops"] / 1e9,
+            "train_share": f["train_ips"] * f["train_flops"] / 1e9 / peak,
+            "test_share": f["test_cps"] / f["decode_cps"],
+            "decode_share": f["decode_cps"] * f["decode_flops"] / 1e9 / peak}
+
+
+def main():
+    if not SHARED.is_dir():
+        sys.exit(f"speed.py: needs the shared sample at {SHARED}")
+    if "--one-isa" in sys.argv:  # the child: measure on this process's CPU kind, print JSON
+        print(json.dumps(measure()))
+        return
+    columns = {}
+    for name, isa in (("native", None), ("AVX2", "AVX2")):
+        env = {**os.environ, **({"ONEDNN_MAX_CPU_ISA": isa} if isa else {})}
+        out = subprocess.run([sys.executable, __file__, "--one-isa"], env=env, check=True,
+                             capture_output=True, text=True).stdout
+        columns[name] = derived(json.loads(out.strip().splitlines()[-1]))
+    native, avx2 = columns["native"], columns["AVX2"]
+    print(f"\nspeed on {os.cpu_count()} CPU cores, TensorFlow {native['tf']}, "
+          f"{native['n_shared']} shared JPEGs\n")
+    print(f"{'':56s} {'native':>15s} {'AVX2':>15s} {'AVX2/native':>12s}")
+    for label, key, fmt, unit in ROWS:
+        if key is None:
+            cells = [f"{c['peak_before']:.0f} / {c['peak_after']:.0f}" for c in (native, avx2)]
+            ratio = f"{avx2['peak_before'] / native['peak_before']:.2f}"
+        else:
+            cells = [fmt.format(c[key]) for c in (native, avx2)]
+            ratio = f"{avx2[key] / native[key]:.2f}" if native[key] else ""
+        print(f"{label:56s} {cells[0]:>15s} {cells[1]:>15s} {ratio:>12s}  {unit}")
+    for name, c in columns.items():
+        drift = abs(c["peak_after"] - c["peak_before"]) / max(c["peak_before"], c["peak_after"])
+        if drift > 0.10 or c["others_share"] > 0.10:
+            print(f"warning: {name}: the peak moved {drift:.0%} and other processes took "
+                  f"{c['others_share']:.0%} of the CPU: the machine was busy, rerun when idle")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,15 @@
-"""Keras callbacks that make train.py safe to stop: checkpoints, time limit, signals, NaN."""
+"""Keras callbacks that make train.py safe to stop: checkpoints, the time limit and signals.
+
+Keras' TerminateOnNaN stops a diverging run. Its BackupAndRestore is not used: it deletes its
+backup when training ends, so a finished run could not be resumed for more epochs, and it has
+no time limit or signal handling.
+"""
 
 import json
 import math
 import os
 import signal
+import tempfile
 import time
 from pathlib import Path
 
@@ -12,21 +18,43 @@ import keras
 from .config import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, HISTORY_CSV, HISTORY_PNG, PREVIEW_PNG
 from .distribute import any_worker
 from .figures import grid, plot_history, preview_rows
-from .images import save_png
+from .images import save_png, save_text
 from .model import prior_z
 
 
 def save_model(model, path):
     """model.save, atomically: a half-written file never carries the final name."""
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
+    os.close(fd)
+    try:
+        model.save(tmp)  # Keras insists on the .keras suffix, so atomic_write can't serve here
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def read_checkpoint_state(models_dir):
     with open(Path(models_dir) / CHECKPOINT_STATE_FILE) as f:
         return json.load(f)
+
+
+def trim_history(models_dir, epochs_done):
+    """Drops the rows of history.csv past epochs_done, so a resumed run never repeats one."""
+    path = Path(models_dir) / HISTORY_CSV
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.is_file() else []
+    if not lines:
+        return
+    header, *rows = lines
+
+    def epoch(row):
+        try:
+            return int(row.split(",", 1)[0])
+        except ValueError:  # a line cut by a crash
+            return math.inf
+    save_text(header + "".join(r for r in rows if epoch(r) < epochs_done), path)
 
 
 class Checkpoint(keras.callbacks.Callback):
@@ -51,23 +79,22 @@ class Checkpoint(keras.callbacks.Callback):
         self.models_dir.mkdir(parents=True, exist_ok=True)
         save_model(self.model, self.models_dir / CHECKPOINT_FILE)
         state = {"epochs_done": epoch + 1 if complete else epoch, **self.data_settings}
-        tmp = self.models_dir / f".{CHECKPOINT_STATE_FILE}.tmp"
-        tmp.write_text(json.dumps(state, indent=1))
-        os.replace(tmp, self.models_dir / CHECKPOINT_STATE_FILE)
+        save_text(json.dumps(state, indent=1), self.models_dir / CHECKPOINT_STATE_FILE)
 
 
 class Stopper(keras.callbacks.Callback):
-    """Ends training cleanly, mid-epoch if need be: after max_minutes, on SIGINT or SIGTERM
-    (a second Ctrl-C quits at once), or on a NaN loss. reason says which, or stays None.
-    On a cluster the workers agree after every batch, so all stop at the same step."""
+    """Ends training cleanly, mid-epoch if need be: after max_minutes, or on SIGINT or SIGTERM
+    (a second Ctrl-C quits at once). reason says which, or stays None. On a cluster the workers
+    agree after every batch, so all stop at the same step."""
 
-    REASONS = ("nan", "SIGINT", "SIGTERM", "time")  # in order of precedence
+    REASONS = ("SIGINT", "SIGTERM", "time")  # in order of precedence
 
     def __init__(self, max_minutes=math.inf):
         super().__init__()
         self.seconds = max_minutes * 60
         self.reason = None
         self.signal = None
+        self.cut_short = False  # whether the last epoch stopped before its last batch
 
     def _on_signal(self, signum, frame):
         if self.signal == "SIGINT" and signum == signal.SIGINT:
@@ -83,13 +110,13 @@ class Stopper(keras.callbacks.Callback):
             signal.signal(s, handler)
 
     def on_train_batch_end(self, batch, logs=None):
-        seen = {"nan": not math.isfinite(float(logs.get("loss", 0))),
-                "SIGINT": self.signal == "SIGINT", "SIGTERM": self.signal == "SIGTERM",
+        seen = {"SIGINT": self.signal == "SIGINT", "SIGTERM": self.signal == "SIGTERM",
                 "time": time.monotonic() - self.start > self.seconds}
         counts = any_worker(self.model.distribute_strategy, [int(seen[r]) for r in self.REASONS])
         self.reason = next((r for r, n in zip(self.REASONS, counts) if n), None)
         if self.reason:
             self.model.stop_training = True
+            self.cut_short = batch + 1 < (self.params.get("steps") or batch + 2)
 
 
 class Figures(keras.callbacks.Callback):

@@ -1,6 +1,7 @@
 """Argument types the scripts share: a value out of range is one argparse line, exit 2."""
 
 import argparse
+import sys
 
 
 def positive_int(text):
@@ -10,8 +11,51 @@ def positive_int(text):
     return value
 
 
+def int_up_to(high):
+    """A whole number from 1 to high: beyond it a run would only exhaust memory or time."""
+    def parse(text):
+        value = positive_int(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
+        return value
+    return parse
+
+
 def positive_float(text):
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
     return value
+
+
+def float_up_to(high):
+    """A finite number above 0 and at most high."""
+    def parse(text):
+        value = positive_float(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high:g}, got {text}")
+        return value
+    return parse
+
+
+def fraction(text):
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def seed(text):
+    value = int(text)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**32 - 1, got {text}")
+    return value
+
+
+def run(main, script):
+    """main(), with a full or read-only disk, or a folder without permission, as one line."""
+    try:
+        main()
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename else ""
+        sys.exit(f"{script}: {err.strerror or err}{where}: free some space or choose another folder")

@@ -2,14 +2,14 @@
 
 import csv
 import html
-import os
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 from PIL import Image
 
-from .color import merge, rgb_to_gray
+from .color import gray_to_rgb, rgb_to_gray
+from .images import atomic_write
 
 GAP = 4  # pixels between tiles
 
@@ -28,13 +28,12 @@ def grid(rows_of_images):
 
 def preview_rows(decoder, imgs_orig, z):
     """Per photo: the gray input, one colorization per row of z, the original."""
+    from .model import colorize
+
     grays = rgb_to_gray(imgs_orig)
     n = len(z)
-    gray_rep = np.repeat(grays, n, axis=0)
-    chroma = np.asarray(decoder([np.tile(z, (len(grays), 1)),
-                                 gray_rep[..., None].astype(np.float32)], training=False))
-    samples = merge(gray_rep, chroma)
-    return [[np.repeat(g[..., None], 3, -1), *samples[i * n:(i + 1) * n], img]
+    samples = colorize(decoder, grays, np.tile(z, (len(grays), 1)))
+    return [[gray_to_rgb(g), *samples[i * n:(i + 1) * n], img]
             for i, (g, img) in enumerate(zip(grays, imgs_orig))]
 
 
@@ -53,7 +52,8 @@ def plot_history(csv_path, png_path):
     fig, axes = plt.subplots(1, len(terms), figsize=(4 * len(terms), 3.2))
     for ax, term in zip(axes, terms):
         for prefix, style in (("", "-"), ("val_", "--")):
-            values = [float(r[prefix + term]) for r in rows if r.get(prefix + term)]
+            # CSVLogger writes NA for validation terms when there was no validation set
+            values = [float(r[prefix + term]) for r in rows if r.get(prefix + term, "NA") != "NA"]
             if values:
                 ax.plot(epochs[:len(values)], values, style, label=prefix + term)
         ax.set_xlabel("epoch")
@@ -61,10 +61,9 @@ def plot_history(csv_path, png_path):
         ax.set_title(term.replace("_", " "))
         ax.legend()
     fig.tight_layout()
-    tmp = Path(png_path).with_name(f".{Path(png_path).name}.tmp.png")
-    fig.savefig(tmp, dpi=80)
+    with atomic_write(png_path) as f:
+        fig.savefig(f, format="png", dpi=80)
     plt.close(fig)
-    os.replace(tmp, png_path)
 
 
 def gallery_html(entries, metrics_by_photo, samples):
@@ -86,7 +85,9 @@ def gallery_html(entries, metrics_by_photo, samples):
                   f'best of {samples} {float(m["psnr_best"]):.2f}) · SSIM {float(m["ssim"]):.3f} · '
                   f'colorfulness {float(m["colorfulness_first"]):.1f}, mean of all '
                   f'{float(m["colorfulness"]):.1f} (original '
-                  f'{float(m["colorfulness_orig"]):.1f}) · diversity {float(m["diversity"]):.1f}</p>')
+                  f'{float(m["colorfulness_orig"]):.1f}) · diversity {float(m["diversity"]):.1f} · '
+                  f'hue hits {float(m["hue_hits_first"]):.2f}, best of {samples} '
+                  f'{float(m["hue_hits_best"]):.2f}</p>')
         cells.append(f"<section><h2>{html.escape(title)}</h2>{scores}<div>{imgs}</div></section>")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Colorizations</title>

@@ -3,15 +3,16 @@
 No TensorFlow here: cleanup_data.py and augment_data.py use this module alone.
 """
 
+import contextlib
 import hashlib
 import os
 import random
 import re
+from collections import Counter
+import tempfile
 from pathlib import Path
 
-import matplotlib
 import numpy as np
-import skimage.data
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import IMAGE_SIZE
@@ -27,11 +28,15 @@ _MATPLOTLIB_PHOTOS = ["grace_hopper.jpg", "Minduka_Present_Blue_Pack.png"]
 
 CROPS_PER_PHOTO = 4
 CROP_FRACTION = 0.8  # each augment crop keeps this share of the side, from one corner
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the empty IEND chunk that closes every PNG
 _CROP_NAME = re.compile(r"^(?P<original>.+)_crop(?P<index>\d+)$")
 
 
 def sample_photo_paths():
     """The bundled color photos, as paths."""
+    import matplotlib  # imported here: slow to import, and only this list needs them
+    import skimage.data
+
     skimage_dir = Path(skimage.data.data_dir)
     matplotlib_dir = Path(matplotlib.get_data_path()) / "sample_data"
     return ([skimage_dir / name for name in _SKIMAGE_PHOTOS]
@@ -65,8 +70,23 @@ def open_rgb(path, size=None):
     return img.convert("RGB")
 
 
+def unusable_reason(path):
+    """Why path can't be opened as a photo without trying: a folder, a broken link, or a named
+    pipe, socket or device (never opened: reading one can block forever); None for a file."""
+    path = Path(path)
+    if path.is_dir():
+        return "a folder, not a photo (folders are not searched)"
+    if path.is_symlink() and not path.exists():
+        return "a broken link or a link loop"
+    if not path.is_file():
+        return "not a regular file (a named pipe, socket or device)"
+    return None
+
+
 def unreadable_reason(path, err):
     """A short reason why open_rgb failed on path, for a one-line report."""
+    if reason := unusable_reason(path):  # it changed since it was listed
+        return reason
     if Path(path).stat().st_size == 0:
         return "empty file"
     if isinstance(err, UnidentifiedImageError):
@@ -90,6 +110,28 @@ def photo_name(relative_path):
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(relative_path).stem).strip("._") or "photo"
     digest = hashlib.sha1(Path(relative_path).as_posix().encode()).hexdigest()[:8]
     return f"{stem[:80]}-{digest}.png"
+
+
+def sample_name(stem, index):
+    """test.py's file name for the index-th (0-based) colorization of the photo with this stem."""
+    return f"{stem}.png" if index == 0 else f"{stem}_{index + 1}.png"
+
+
+def output_stems(paths, samples):
+    """test.py's output stem per photo: its own stem where that is free, else its whole name,
+    else that with a number, so that no two photos' samples share a file (cat.jpg's second
+    sample and cat_2.jpg's first would both be cat_2.png)."""
+    counts = Counter(Path(p).stem for p in paths)
+    taken, stems = set(), []
+    for path in map(Path, paths):
+        base = path.stem if counts[path.stem] == 1 else path.name.replace(".", "_")
+        stem, n = base, 1
+        while any(sample_name(stem, i) in taken for i in range(samples)):
+            n += 1
+            stem = f"{base}-{n}"
+        taken.update(sample_name(stem, i) for i in range(samples))
+        stems.append(stem)
+    return stems
 
 
 def corner_crops(img):
@@ -117,6 +159,19 @@ def is_crop(path):
     return _CROP_NAME.match(Path(path).stem) is not None
 
 
+def is_whole_png(path):
+    """True for a regular file that ends as every whole PNG does, with the IEND chunk: what a
+    write cut short by a crash or a full disk never has. Reads 12 bytes."""
+    if not Path(path).is_file():  # a pipe would block: never opened
+        return False
+    try:
+        with open(path, "rb") as f:
+            f.seek(-12, os.SEEK_END)
+            return f.read() == _PNG_END
+    except OSError:  # missing, shorter than 12 bytes, or not a regular file
+        return False
+
+
 def list_images(folder):
     """The PNG files directly in folder, sorted."""
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() == ".png" and p.is_file())
@@ -133,12 +188,38 @@ def split_by_original(paths, val_fraction, seed):
     return train, val
 
 
-def save_png(img, path):
-    """Write a PNG atomically: a half-written file never carries the final name."""
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    """A new file that takes path's name only once it is whole: a crash leaves the old file
+    or nothing, and two processes writing the same folder never share a temporary file."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format="PNG", compress_level=1)  # several times faster than the default 6
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # as an ordinary new file, not mkstemp's owner-only 0o600
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_png(img, path):
+    """Write a PNG atomically."""
+    with atomic_write(path) as f:
+        img.save(f, format="PNG", compress_level=1)  # several times faster than the default 6
+
+
+def save_text(text, path):
+    """Write a text file atomically."""
+    with atomic_write(path, "w") as f:
+        f.write(text)
+
+
+def folders_overlap(a, b):
+    """True when folder a is folder b, or one lies inside the other."""
+    a, b = Path(a).resolve(), Path(b).resolve()
+    return a == b or a in b.parents or b in a.parents
 
 
 def load_array(path):

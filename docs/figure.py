@@ -1,9 +1,12 @@
-"""The README's picture: rows of gray input, samples and original, for photos test.py colored.
+"""The README's pictures: per photo its gray input, the colorizations of one or more test.py
+runs side by side, and the original where it is in color.
 
-    python docs/figure.py test_images test_output docs/colorizations.png --photos 6 --samples 3
+    python docs/figure.py docs/colorizations.png test_output --photos 6 --samples 3
+    python docs/figure.py docs/colorizations.png OUT_PREVIOUS OUT_NEW --samples 1 3 --only a.JPEG b.jpg
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -11,37 +14,45 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from colorizer.color import is_grayscale, rgb_to_gray  # noqa: E402
-from colorizer.config import IMAGE_SIZE  # noqa: E402
+from colorizer.config import OUTPUTS_FILE  # noqa: E402
 from colorizer.figures import grid  # noqa: E402
-from colorizer.images import UNREADABLE, open_rgb, square  # noqa: E402
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("input", help="the folder test.py read")
-    p.add_argument("output", help="the folder test.py wrote")
     p.add_argument("figure", help="PNG to write")
+    p.add_argument("outputs", nargs="+", help="folders test.py wrote, shown left to right")
     p.add_argument("--photos", type=int, default=6)
-    p.add_argument("--samples", type=int, default=3)
-    p.add_argument("--skip", type=int, default=0, help="start after this many color photos")
+    p.add_argument("--samples", type=int, nargs="+", default=[3],
+                   help="colorizations from each folder (one number for all, or one each)")
+    p.add_argument("--skip", type=int, default=0, help="start after this many photos")
+    p.add_argument("--only", nargs="*", help="these photos (file names), in this order")
     args = p.parse_args()
+    runs = []
+    for out in map(Path, args.outputs):
+        manifest = out / OUTPUTS_FILE
+        if not manifest.is_file():
+            sys.exit(f"figure.py: no {manifest}: run test.py into {out}/ first")
+        runs.append({e["photo"]: e for e in json.loads(manifest.read_text())})
+    samples = args.samples * len(runs) if len(args.samples) == 1 else args.samples
+    if len(samples) != len(runs):
+        sys.exit("figure.py: give --samples one number, or one for each folder")
+    names = args.only or [n for n in runs[0] if all(n in r for r in runs)]
+    names = names[args.skip:args.skip + args.photos] if not args.only else names
+    load = lambda out, name: np.asarray(Image.open(out / name).convert("RGB"))  # noqa: E731
     rows = []
-    for path in sorted(p for p in Path(args.input).iterdir() if not p.name.startswith(".")):
-        try:
-            img_orig = np.asarray(square(open_rgb(path, IMAGE_SIZE)))
-        except UNREADABLE:
-            continue  # test.py skipped it too
-        if is_grayscale(img_orig):
-            continue
-        samples = [Path(args.output) / (f"{path.stem}.png" if i == 0 else f"{path.stem}_{i + 1}.png")
-                   for i in range(args.samples)]
-        gray_rgb = np.repeat(rgb_to_gray(img_orig)[..., None], 3, -1)
-        rows.append([gray_rgb, *(np.asarray(open_rgb(s)) for s in samples), img_orig])
-    rows = rows[args.skip:args.skip + args.photos]
+    for name in names:
+        first = runs[0][name]
+        row = [load(Path(args.outputs[0]), first["gray"])]
+        for out, run, n in zip(map(Path, args.outputs), runs, samples):
+            row += [load(out, s) for s in run[name]["samples"][:n]]
+        if first["original"]:
+            row.append(load(Path(args.outputs[0]), first["original"]))
+        rows.append(row)
     # A 256-color palette keeps the committed picture small; dithering hides the banding.
     grid(rows).quantize(256, dither=Image.Dither.FLOYDSTEINBERG).save(args.figure, optimize=True)
-    print(f"figure.py: {len(rows)} photos: gray, {args.samples} samples, original -> {args.figure}")
+    print(f"figure.py: {len(rows)} photos: gray, {samples} from {len(runs)} runs, original "
+          f"-> {args.figure}")
 
 
 if __name__ == "__main__":

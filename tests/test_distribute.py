@@ -8,15 +8,24 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 from PIL import Image
 
+from colorizer.color import rgb_to_gray
 from conftest import REPO, TINY, run_script
 
 
 def colorizes(work, models, out):
+    """test.py with this decoder writes 112-px color (not gray) samples that keep the gray."""
     run_script("test.py", "--models", models, "--output", out, "--samples", "2", cwd=work)
     with Image.open(out / "photo0_2.png") as img:
-        return img.size == (112, 112) and img.mode == "RGB"
+        sample = np.asarray(img, int)
+    with Image.open(out / "gallery" / "photo0_gray.png") as img:
+        gray = np.asarray(img, int)
+    assert sample.shape == (112, 112, 3)
+    assert np.isfinite(sample).all() and (sample.max(-1) - sample.min(-1)).mean() > 1  # in color
+    assert np.abs(rgb_to_gray(sample.astype(np.uint8)).astype(int) - gray).mean() <= 1
+    return True
 
 
 def test_mirrored_strategy_over_two_cpu_devices_trains_a_decoder_that_colorizes(pipeline, tmp_path):

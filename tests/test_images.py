@@ -45,3 +45,28 @@ def test_transparent_png_is_flattened_on_white(tmp_path):
     rgba = Image.new("RGBA", (20, 20), (255, 0, 0, 0))
     rgba.save(tmp_path / "clear.png")
     assert open_rgb(tmp_path / "clear.png").getpixel((5, 5)) == (255, 255, 255)
+
+
+def test_output_stems_never_share_a_file():
+    from colorizer.images import output_stems, sample_name
+
+    paths = [Path(n) for n in ("cat.jpg", "cat_2.jpg", "cat.png", "cat_2-2.jpg", "dog.jpg")]
+    for samples in (1, 2, 3):
+        stems = output_stems(paths, samples)
+        names = [sample_name(s, i) for s in stems for i in range(samples)]
+        assert len(names) == len(set(names)) == len(paths) * samples
+    assert output_stems(paths, 1)[-1] == "dog"  # a free stem stays as it is
+    assert output_stems([Path("cat.jpg"), Path("cat_2.jpg")], 2) == ["cat", "cat_2-2"]
+
+
+def test_whole_pngs_tell_from_cut_ones(tmp_path):
+    from colorizer.images import is_whole_png, save_png
+
+    save_png(Image.new("RGB", (20, 20), "red"), tmp_path / "whole.png")
+    data = (tmp_path / "whole.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[:-20])
+    (tmp_path / "empty.png").write_bytes(b"")
+    assert is_whole_png(tmp_path / "whole.png")
+    assert not any(is_whole_png(tmp_path / n) for n in ("cut.png", "empty.png", "missing.png"))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporaries
+    assert (tmp_path / "whole.png").stat().st_mode & 0o777 == 0o644

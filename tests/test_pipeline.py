@@ -60,7 +60,8 @@ def test_test_writes_samples_in_color_keeping_the_gray(pipeline):
     outputs = sorted(p.name for p in (work / "test_output").iterdir())
     expected = [f"{stem}{s}.png" for stem in ("gray", "photo0", "photo1", "photo2", "photo3")
                 for s in ("", "_2", "_3")]
-    assert outputs == sorted(expected + ["gallery", "index.html", "metrics.csv"])
+    assert outputs == sorted(expected + ["gallery", "index.html", "metrics.csv", "hue.csv",
+                                         config.OUTPUTS_FILE])
     for i in range(4):
         with Image.open(work / "test_output" / f"photo{i}.png") as img:
             assert img.size == (112, 112) and img.mode == "RGB"
@@ -77,11 +78,18 @@ def test_color_photos_are_scored_beside_the_gray_baseline(pipeline):
         rows = list(csv.DictReader(f))
     assert sorted(r["photo"] for r in rows) == ["photo0.png", "photo1.jpg", "photo2.png", "photo3.jpg"]
     for row in rows:
-        assert 10 < float(row["psnr_gray"]) < 60 and 0 < float(row["psnr"]) < 60  # tiny model: any color
-        assert float(row["psnr_best"]) >= float(row["psnr"])
+        psnrs = [float(row[k]) for k in ("psnr", "psnr_mean", "psnr_best")]
+        assert psnrs[0] >= psnrs[1] or psnrs[2] >= psnrs[1]  # the best is no worse than the mean
+        assert min(psnrs[0], psnrs[2]) <= psnrs[2] and psnrs[2] == max(psnrs)
         assert float(row["colorfulness_orig"]) > 0 and float(row["diversity"]) > 0
         assert float(row["luma_error"]) <= 1
-    assert "gray baseline" in out["test"] and "all 3 samples (best PSNR" in out["test"]
+        assert 0 <= float(row["hue_hits_first"]) <= float(row["hue_hits_best"]) <= 1
+    with open(work / "test_output" / "hue.csv") as f:
+        hue = {r["row"]: r for r in csv.DictReader(f)}
+    assert list(hue) == ["first sample", "all samples", "best sample", "floor: one hue",
+                         "floor: best random hue"]
+    assert 0 < float(hue["floor: one hue"]["balanced_hue_hits"]) < 1
+    assert "gray baseline" in out["test"] and "balanced" in out["test"]
     assert "scored 4 in color" in out["test"]
 
 
@@ -139,15 +147,24 @@ def test_bundled_samples_need_no_download(tmp_path):
 @pytest.mark.parametrize("script, args, words", [
     ("cleanup_data.py", [], "--source samples"),
     ("cleanup_data.py", ["--size", "7"], "multiple of 16"),
+    ("cleanup_data.py", ["--size", "100000"], "at most 1024"),
+    ("test.py", ["--samples", "1000000"], "at most 100"),
+    ("train.py", ["--width", "100000"], "at most 512"),
     ("augment_data.py", [], "run cleanup_data.py"),
     ("train.py", [], "run cleanup_data.py"),
     ("train.py", ["--epochs", "0"], "at least 1"),
-    ("train.py", ["--max-minutes", "0"], "more than 0"),
+    ("train.py", ["--max-minutes", "0"], "above 0"),
+    ("train.py", ["--seed", "-1"], "between 0 and"),
+    ("test.py", ["--seed", "-1"], "between 0 and"),
+    ("test.py", ["--temperature", "inf"], "finite"),
+    ("test.py", ["--temperature", "nan"], "finite"),
+    ("train.py", ["--zero-z", "1.5"], "between 0 and 1"),
     ("test.py", [], "run train.py"),
     ("test.py", ["--samples", "0"], "at least 1"),
-    ("cleanup_data.py", ["--source", "."], "holds no files"),
+    ("cleanup_data.py", ["--source", "empty", "--output", "out"], "holds no files"),
 ])
 def test_user_mistakes_get_one_clear_line(tmp_path, script, args, words):
+    (tmp_path / "empty").mkdir()
     result = run_script(script, *args, cwd=tmp_path, check=False)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -237,10 +254,16 @@ def test_download_without_network_gets_one_line(tmp_path):
 
 @pytest.mark.parametrize("script, make, args, words", [
     ("test.py", "empty_dir", ["--input", "{p}"], "no readable photos"),
-    ("test.py", None, ["--input", "{p}"], "no folder"),
+    ("test.py", None, ["--input", "{p}"], "no photo or folder"),
+    ("test.py", "empty_dir", ["--input", "{p}", "--output", "{p}"], "apart from the photos"),
+    ("test.py", "empty_dir", ["--input", "{p}", "--output", "{p}/out"], "apart from the photos"),
+    ("test.py", "empty_dir", ["--input", "{p}/in", "--output", "{p}"], "apart from the photos"),
     ("test.py", "file", ["--output", "{p}"], "is a file"),
     ("train.py", "file", ["--models", "{p}"], "is a file"),
+    ("train.py", None, ["--models", "images"], "is the images folder"),
     ("cleanup_data.py", "file", ["--source", "samples", "--output", "{p}"], "is a file"),
+    ("cleanup_data.py", "empty_dir", ["--source", "{p}", "--output", "{p}"], "inside one another"),
+    ("cleanup_data.py", "empty_dir", ["--source", "{p}", "--output", "{p}/out"], "inside one another"),
     ("augment_data.py", "empty_dir", ["--images", "{p}"], "run cleanup_data.py"),
 ])
 def test_more_mistakes_get_one_clear_line(pipeline, tmp_path, script, make, args, words):

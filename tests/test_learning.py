@@ -1,0 +1,35 @@
+"""The model learns: trained on one photo for a few dozen steps, it colors that photo closer to
+the original than the gray does, with the right hues."""
+
+import csv
+import os
+
+import numpy as np
+from PIL import Image
+
+from colorizer.metrics import colorfulness
+from conftest import run_script
+
+COPIES, EPOCHS = 12, 5  # 60 images of one photo, batches of 4: 15 steps an epoch
+
+
+def test_a_model_trained_on_one_photo_colors_it_closer_than_gray(color_photos, tmp_path):
+    img = max(color_photos[:20], key=lambda p: colorfulness(p[:200, :200]))
+    (tmp_path / "photo").mkdir()
+    Image.fromarray(img).save(tmp_path / "photo" / "photo.png")
+    run_script("cleanup_data.py", "--source", tmp_path / "photo", cwd=tmp_path)
+    run_script("augment_data.py", cwd=tmp_path)
+    images = sorted((tmp_path / "images").iterdir())
+    for copy in range(1, COPIES):  # more steps per epoch: epochs' checkpoints and plots cost more
+        for path in images:
+            os.link(path, path.with_name(f"copy{copy}-{path.name}"))
+    run_script("train.py", "--epochs", str(EPOCHS), "--batch-size", "4", "--width", "8",
+               cwd=tmp_path)
+    run_script("test.py", "--input", tmp_path / "photo", "--samples", "2", "--seed", "0",
+               cwd=tmp_path)
+    with open(tmp_path / "test_output" / "metrics.csv") as f:
+        (row,) = list(csv.DictReader(f))
+    assert float(row["psnr"]) > float(row["psnr_gray"]) + 1
+    assert float(row["hue_hits_first"]) > 0.25  # an untrained decoder scores about 0
+    assert float(row["colorfulness_first"]) > 0.15 * float(row["colorfulness_orig"])
+    assert np.isfinite(float(row["tint_share"]))

@@ -1,0 +1,201 @@
+"""What test.py and train.py write: never over a user's file, every output its own name, one
+line for every mistake, and the same weights from the same seed."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from colorizer import config
+from colorizer.images import save_png
+from conftest import REPO, TINY, run_script, stderr_lines
+
+
+def photos_in(folder, color_photos, names):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, img in zip(names, color_photos[1:]):
+        Image.fromarray(img).save(folder / name)
+    return folder
+
+
+def manifest(out):
+    return {e["photo"]: e for e in json.loads((out / config.OUTPUTS_FILE).read_text())}
+
+
+def test_photos_whose_names_meet_keep_every_sample(pipeline, color_photos, tmp_path):
+    work, *_ = pipeline
+    inputs = photos_in(tmp_path / "in", color_photos, ["cat.jpg", "cat_2.jpg", "cat.png"])
+    out = tmp_path / "out"
+    run_script("test.py", "--input", inputs, "--output", out, "--samples", "2", cwd=work)
+    entries = manifest(out)
+    samples = [s for e in entries.values() for s in e["samples"]]
+    assert len(samples) == 6 == len(set(samples))
+    for name, entry in entries.items():  # each sample keeps its own photo's brightness
+        gray_in = np.asarray(Image.open(out / entry["gray"]), int)
+        for sample in entry["samples"]:
+            gray_out = np.asarray(Image.open(out / sample).convert("L"), int)
+            assert np.abs(gray_out - gray_in).mean() <= 1, (name, sample)
+
+
+def test_a_run_with_fewer_samples_clears_the_earlier_ones(pipeline, color_photos, tmp_path):
+    work, *_ = pipeline
+    inputs = photos_in(tmp_path / "in", color_photos, ["a.png", "b.png"])
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / "mine.png").write_bytes(b"the user's own file")
+    run_script("test.py", "--input", inputs, "--output", out, "--samples", "3", cwd=work)
+    assert (out / "a_3.png").is_file()
+    run_script("test.py", "--input", inputs / "a.png", "--output", out, cwd=work)
+    left = sorted(p.name for p in out.glob("*.png"))
+    assert left == ["a.png", "mine.png"]
+    assert (out / "mine.png").read_bytes() == b"the user's own file"
+    assert list(manifest(out)) == ["a.png"]
+
+
+def test_one_photo_and_odd_entries(pipeline, color_photos, tmp_path):
+    work, *_ = pipeline
+    inputs = photos_in(tmp_path / "in", color_photos, ["one.jpg", "two.png"])
+    Image.fromarray(color_photos[0][:3]).save(inputs / "thin.png")  # 3 pixels tall
+    (inputs / "sub").mkdir()
+    os.symlink(tmp_path / "nowhere", inputs / "broken.jpg")
+    os.mkfifo(inputs / "pipe.jpg")  # never opened: reading it would block
+    result = run_script("test.py", "--input", inputs, "--output", tmp_path / "out", "--full-res",
+                        cwd=work)
+    lines = stderr_lines(result)
+    for name, words in [("thin.png", "too small"), ("sub", "a folder"),
+                        ("broken.jpg", "broken link"), ("pipe.jpg", "named pipe")]:
+        assert any(name in line and words in line for line in lines), (name, lines)
+    assert len(lines) == 4 and "colorized 2 photos" in result.stdout
+    assert (tmp_path / "out" / "index.html").is_file() and (tmp_path / "out" / "metrics.csv").is_file()
+    single = run_script("test.py", "--input", inputs / "one.jpg", "--output", tmp_path / "single",
+                        cwd=work)
+    assert "colorized 1 photos" in single.stdout and (tmp_path / "single" / "one.png").is_file()
+
+
+def test_concurrent_writers_never_share_a_temporary_file(color_photos, tmp_path):
+    imgs = [Image.fromarray(p) for p in color_photos[:2]]
+    errors = []
+
+    def write(img):
+        try:
+            for _ in range(20):
+                save_png(img, tmp_path / "same.png")
+        except Exception as err:  # noqa: BLE001 - any failure is the finding
+            errors.append(err)
+    threads = [threading.Thread(target=write, args=(img,)) for img in imgs * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and [p.name for p in tmp_path.iterdir()] == ["same.png"]
+    written = np.asarray(Image.open(tmp_path / "same.png"))
+    assert any(np.array_equal(written, np.asarray(img)) for img in imgs)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 200 KB tmpfs, or a skip where this machine does not let the tests mount one."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)],
+                          capture_output=True)
+    if made.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_is_one_line(pipeline, color_photos, small_disk, tmp_path):
+    work, *_ = pipeline
+    inputs = photos_in(tmp_path / "in", color_photos, [f"p{i}.png" for i in range(12)])
+    result = run_script("test.py", "--input", inputs, "--output", small_disk / "out",
+                        "--samples", "8", cwd=work, check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert all("No space left" in line for line in stderr_lines(result))
+    assert len(stderr_lines(result)) == 1
+    leftovers = [p for p in (small_disk / "out").rglob(".*.tmp")]
+    assert leftovers == []
+
+
+def test_the_same_seed_builds_the_same_weights(pipeline, tmp_path):
+    work, *_ = pipeline
+    code = ("import sys, hashlib, numpy as np, train; "
+            "from pathlib import Path; from colorizer.images import list_images; "
+            "from colorizer.distribute import make_strategy; "
+            "seed, images = sys.argv[1:]; "
+            "sys.argv = ['train.py', '--width', '8', '--seed', seed]; args = train.parse_args(); "
+            "args.seed = int(seed); paths = list_images(Path(images)); "
+            "vae = train.new_model(args, 112, paths, make_strategy('default', 1)); "
+            "print(hashlib.sha1(b''.join(np.asarray(w).tobytes() for w in vae.weights)).hexdigest())")
+
+    def weights_hash(seed):
+        env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+        result = subprocess.run([sys.executable, "-c", code, str(seed), str(work / "images")],
+                                cwd=tmp_path, capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.split()[-1]
+    first = weights_hash(3)
+    assert weights_hash(3) == first and weights_hash(4) != first
+
+
+@pytest.fixture(scope="module")
+def trained(pipeline, tmp_path_factory):
+    """A models folder after one tiny epoch with --seed 5."""
+    work, *_ = pipeline
+    models = tmp_path_factory.mktemp("trained") / "models"
+    run_script("train.py", *TINY, "--models", models, "--seed", "5", cwd=work)
+    return models
+
+
+def test_resume_says_which_options_the_checkpoint_overrides(pipeline, trained, tmp_path):
+    work, *_ = pipeline
+    models = tmp_path / "models"
+    shutil.copytree(trained, models)
+    result = run_script("train.py", "--resume", "--epochs", "2", "--seed", "6", "--models", models,
+                        cwd=work)
+    assert "--seed 6 ignored: resuming keeps the checkpoint's 5" in result.stdout
+    state = json.loads((models / config.CHECKPOINT_STATE_FILE).read_text())
+    assert state["seed"] == 5 and state["epochs_done"] == 2
+
+
+@pytest.mark.parametrize("damage", ["truncated model", "bad json", "missing key", "wrong type"])
+def test_a_damaged_checkpoint_is_one_line(pipeline, trained, tmp_path, damage):
+    work, *_ = pipeline
+    models = tmp_path / "models"
+    shutil.copytree(trained, models)
+    checkpoint, state = models / config.CHECKPOINT_FILE, models / config.CHECKPOINT_STATE_FILE
+    if damage == "truncated model":
+        checkpoint.write_bytes(checkpoint.read_bytes()[:5000])
+    else:
+        state.write_text({"bad json": '{"epochs_done": 1,', "missing key": '{"epochs_done": 1}',
+                          "wrong type": '{"epochs_done": "1", "seed": 1, "batch_size": 16}'}[damage])
+    result = run_script("train.py", "--resume", "--epochs", "3", "--models", models, cwd=work,
+                        check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    lines = stderr_lines(result)
+    assert len(lines) == 1 and "without --resume" in lines[0], lines
+
+
+def test_cleanup_names_links_and_pipes_and_redoes_cut_outputs(color_photos, tmp_path):
+    source = photos_in(tmp_path / "source" / "n01", color_photos, ["a.jpg", "b.png"]).parent
+    os.symlink(tmp_path / "nowhere.jpg", source / "n01" / "broken.jpg")
+    os.symlink(source / "n01" / "loop.jpg", source / "n01" / "loop.jpg")
+    os.mkfifo(source / "n01" / "pipe.jpg")
+    result = run_script("cleanup_data.py", "--source", source, cwd=tmp_path)
+    lines = stderr_lines(result)
+    assert len(lines) == 3 and "Traceback" not in result.stderr
+    for name, words in [("broken.jpg", "broken link"), ("loop.jpg", "link loop"),
+                        ("pipe.jpg", "named pipe")]:
+        assert any(name in line and words in line for line in lines), (name, lines)
+    assert "wrote 2 photos" in result.stdout
+    cut = sorted((tmp_path / "images").iterdir())[0]
+    cut.write_bytes(cut.read_bytes()[:100])  # as a crash on an older version could leave it
+    again = run_script("cleanup_data.py", "--source", source, cwd=tmp_path)
+    assert "wrote 1 photos" in again.stdout and "1 already done" in again.stdout
+    assert Image.open(cut).size == (112, 112)
