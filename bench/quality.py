@@ -4,6 +4,7 @@ scored on held-out Mini-ImageNet photos and on held-out Caltech-101 photos.
     python bench/quality.py                        # 30 minutes of training per model (~70 min)
     python bench/quality.py --minutes 5            # a quicker look
     python bench/quality.py --variant default      # train and score one variant only
+    python bench/quality.py --train-args "--width 16" --work bench/runs/quality-w16   # a trial
     python bench/quality.py --test-only            # score the models trained before again
     python bench/quality.py --test-only --also "previous=DIR"   # score another decoder beside
 
@@ -16,6 +17,7 @@ table per set. Caltech-101 is used where ../shared has it.
 import argparse
 import csv
 import re
+import shlex
 import subprocess
 import sys
 import zlib
@@ -112,6 +114,8 @@ def main():
     p.add_argument("--work", default=str(REPO / "bench" / "runs" / "quality"))
     p.add_argument("--variant", choices=VARIANTS, action="append",
                    help="train and score only this variant (repeatable); default: all")
+    p.add_argument("--train-args", default="", metavar="ARGS",
+                   help='more train.py options for every variant, e.g. "--width 16" (use its own --work)')
     p.add_argument("--test-only", action="store_true", help="reuse the models trained in --work")
     p.add_argument("--also", action="append", default=[], metavar="LABEL=DIR",
                    help="also score the decoder in DIR (trained elsewhere) under LABEL")
@@ -135,13 +139,14 @@ def main():
         print(run("augment_data.py", "--images", work / "images"), end="")
         for key, (label, extra) in variants.items():
             log = run("train.py", "--images", work / "images", "--models", models[label],
-                      "--epochs", 10000, "--max-minutes", args.minutes, *extra)
+                      "--epochs", 10000, "--max-minutes", args.minutes, *extra,
+                      *shlex.split(args.train_args))
             print(f"{label}: " + re.findall(r"^train\.py: trained.*$", log, re.M)[-1])
 
     for set_name in counts:
         scores = {}
         for label, model_dir in models.items():
-            out = work / f"output-{set_name}-{model_dir.name}"
+            out = work / "outputs" / set_name / re.sub(r"[^A-Za-z0-9.-]+", "_", label)
             run("test.py", "--input", work / f"test_{set_name}", "--output", out,
                 "--models", model_dir, "--samples", SAMPLES, "--seed", 0)
             scores[label] = read_scores(out)
