@@ -98,17 +98,43 @@ def test_concurrent_writers_never_share_a_temporary_file(color_photos, tmp_path)
     assert any(np.array_equal(written, np.asarray(img)) for img in imgs)
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 200 KB tmpfs, or a skip where this machine does not let the tests mount one."""
+def mounted_tmpfs(tmp_path, options):
+    """A tmpfs mounted with these options, or a skip where the tests may not mount one."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)],
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)],
                           capture_output=True)
     if made.returncode != 0:
         pytest.skip("cannot mount a small tmpfs here (needs root)")
+    return mount
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 200 KB disk."""
+    mount = mounted_tmpfs(tmp_path, "size=200k")
     yield mount
     subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.fixture
+def read_only_disk(tmp_path):
+    mount = mounted_tmpfs(tmp_path, "ro,size=200k")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.mark.parametrize("script, args", [
+    ("test.py", ["--output", "{d}/out"]),
+    ("cleanup_data.py", ["--source", "samples", "--output", "{d}/images"]),
+    ("train.py", [*TINY, "--models", "{d}/models"]),
+])
+def test_a_read_only_disk_is_one_line(pipeline, read_only_disk, script, args):
+    work, *_ = pipeline
+    result = run_script(script, *[a.format(d=read_only_disk) for a in args], cwd=work, check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    lines = stderr_lines(result)
+    assert len(lines) == 1 and "Read-only file system" in lines[0], lines
 
 
 def test_a_full_disk_is_one_line(pipeline, color_photos, small_disk, tmp_path):
