@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from colorizer import config
-from colorizer.cli import int_up_to, run
+from colorizer.cli import positive_int, run, up_to
 from colorizer.color import is_grayscale
 from colorizer.images import (UNREADABLE, folders_overlap, is_whole_png, open_rgb, photo_name,
                               sample_photo_paths, save_png, square, unreadable_reason,
@@ -32,7 +32,8 @@ def parse_args():
     p.add_argument("--source", default=config.ARCHIVE_DIR,
                    help=f"folder walked recursively, or '{config.SAMPLES_SOURCE}'")
     p.add_argument("--output", default=config.IMAGES_DIR, help="folder the squares are written to")
-    p.add_argument("--size", type=int_up_to(1024), default=config.IMAGE_SIZE, help="side in pixels")
+    p.add_argument("--size", type=up_to(positive_int, 1024), default=config.IMAGE_SIZE,
+                   help="side in pixels")
     p.add_argument("--force", action="store_true", help="redo photos already in the output")
     p.add_argument("--download", action="store_true",
                    help=f"first fetch Kaggle's {config.KAGGLE_DATASET} into archive/ (kagglehub)")

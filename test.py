@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 
 from colorizer import config
-from colorizer.cli import float_up_to, int_up_to, run, seed
+from colorizer.cli import positive_float, positive_int, run, seed, up_to
 from colorizer.color import is_grayscale, merge_resized, rgb_to_gray
 from colorizer.figures import gallery_html
 from colorizer.images import (UNREADABLE, folders_overlap, open_rgb, output_stems, sample_name,
@@ -56,10 +56,10 @@ def parse_args():
                    help="folder of photos to colorize, or one photo")
     p.add_argument("--output", default=config.TEST_OUTPUT_DIR, help="folder for the results")
     p.add_argument("--models", default=config.MODELS_DIR, help=f"folder with {config.DECODER_FILE}")
-    p.add_argument("--samples", type=int_up_to(MAX_SAMPLES), default=1,
+    p.add_argument("--samples", type=up_to(positive_int, MAX_SAMPLES), default=1,
                    help="colorizations per photo")
     p.add_argument("--seed", type=seed, default=None, help="same seed, same pixels")
-    p.add_argument("--temperature", type=float_up_to(10), default=config.TEMPERATURE,
+    p.add_argument("--temperature", type=up_to(positive_float, 10), default=config.TEMPERATURE,
                    help="spread of the drawn samples' z: lower is safer, higher is bolder")
     p.add_argument("--full-res", action="store_true",
                    help="color the whole photo at its own size instead of a 112x112 crop")

@@ -24,7 +24,7 @@ from pathlib import Path
 from PIL import Image
 
 from colorizer import config
-from colorizer.cli import fraction, int_up_to, positive_float, positive_int, run, seed
+from colorizer.cli import fraction, positive_float, positive_int, run, seed, up_to
 from colorizer.images import is_crop, is_whole_png, list_images, load_array, split_by_original
 
 # -----------------------------------------------------------------------------
@@ -57,10 +57,11 @@ def parse_args():
     p.add_argument("--epochs", type=positive_int, default=EPOCHS)
     p.add_argument("--max-minutes", type=positive_float, default=None,
                    help="stop after this many minutes of training, even mid-epoch, and save")
-    p.add_argument("--batch-size", type=int_up_to(4096), default=None,
+    p.add_argument("--batch-size", type=up_to(positive_int, 4096), default=None,
                    help=f"default {BATCH_SIZE}; with --resume, the checkpoint's")
-    p.add_argument("--latent-dim", type=int_up_to(1024), default=LATENT_DIM)
-    p.add_argument("--width", type=int_up_to(512), default=WIDTH, help="model width (filters)")
+    p.add_argument("--latent-dim", type=up_to(positive_int, 1024), default=LATENT_DIM)
+    p.add_argument("--width", type=up_to(positive_int, 512), default=WIDTH,
+                   help="model width (filters)")
     p.add_argument("--kl-weight", type=positive_float, default=KL_WEIGHT,
                    help="weight of the KL term against the summed squared chroma error")
     p.add_argument("--zero-z", type=fraction, default=ZERO_Z,
@@ -79,7 +80,7 @@ def parse_args():
                    help="tf.distribute: mirrored trains on all GPUs of this machine, "
                         "multiworker on the machines named in TF_CONFIG (run it on each); "
                         "--batch-size is the global batch, split over all replicas")
-    p.add_argument("--cpu-devices", type=int_up_to(64), default=1,
+    p.add_argument("--cpu-devices", type=up_to(positive_int, 64), default=1,
                    help="with --strategy mirrored and no GPU, split the CPU into this many "
                         "logical devices (for trying the mirrored path)")
     p.add_argument("--resume", action="store_true",

@@ -11,16 +11,6 @@ def positive_int(text):
     return value
 
 
-def int_up_to(high):
-    """A whole number from 1 to high: beyond it a run would only exhaust memory or time."""
-    def parse(text):
-        value = positive_int(text)
-        if value > high:
-            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
-        return value
-    return parse
-
-
 def positive_float(text):
     value = float(text)
     if not 0 < value < float("inf"):
@@ -28,10 +18,11 @@ def positive_float(text):
     return value
 
 
-def float_up_to(high):
-    """A finite number above 0 and at most high."""
+def up_to(kind, high):
+    """kind (positive_int or positive_float), at most high: beyond it a run would only exhaust
+    memory or time, or draw nonsense."""
     def parse(text):
-        value = positive_float(text)
+        value = kind(text)
         if value > high:
             raise argparse.ArgumentTypeError(f"must be at most {high:g}, got {text}")
         return value
