@@ -71,7 +71,7 @@ def merge(gray, chroma):
     with np.errstate(divide="ignore", invalid="ignore"):
         room = np.where(direction > 0, (1 + _GAMUT_SLACK - y) / direction,
                         np.where(direction < 0, -(y + _GAMUT_SLACK) / direction, np.inf))
-    sat = np.minimum(sat, room.min(-1))
+    sat = np.minimum(sat, np.minimum(np.minimum(room[..., 0], room[..., 1]), room[..., 2]))
     rgb = y + sat[..., None] * direction
     return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
 
@@ -92,8 +92,10 @@ def merge_resized(gray, chroma_small, strip_rows=512):
 
 def is_grayscale(img_rgb):
     """True when a uint8 RGB photo carries (almost) no color."""
-    rgb = img_rgb.astype(np.int16)
-    return (rgb.max(-1) - rgb.min(-1)).mean() < GRAY_MEAN_SATURATION * 255
+    r, g, b = img_rgb[..., 0], img_rgb[..., 1], img_rgb[..., 2]
+    # Channel by channel: numpy reduces a last axis of 3 several times slower.
+    spread = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)
+    return spread.mean() < GRAY_MEAN_SATURATION * 255
 
 
 def chroma_bin(chroma):
