@@ -149,10 +149,13 @@ def hue_table(rates, samples):
     """hue_rates as printable lines: per-photo and balanced rates, then each sector's."""
     names = {"all samples": f"all {samples} samples (mean)",
              "best sample": f"best of {samples} (most hits)",
-             "floor: best random hue": f"floor: best of {samples} random hues"}
+             "floor: best random hue": (f"floor: best of {samples} random hues" if samples > 1
+                                        else "floor: one random hue per photo")}
     head = "".join(f"{s[:7]:>8s}" for s in HUE_SECTORS)
     lines = [f"  hue hits                              photo  balanced{head}"]
     for row, (per_photo, balanced, sectors) in rates.items():
+        if samples == 1 and row in ("all samples", "best sample"):  # the first sample's again
+            continue
         cells = "".join(f"{r:8.2f}" for r in sectors)
         lines.append(f"  {names.get(row, row):36s} {per_photo:6.2f} {balanced:9.2f}{cells}")
     return lines
@@ -211,23 +214,30 @@ def csv_text(rows):
 
 def summary_table(rows, counts, samples):
     """Means over the scored photos, gray baseline beside the model, then the hue measures
-    (counts: each photo's hue_counts), as printable lines."""
+    (counts: each photo's hue_counts), as printable lines; rows about several samples only
+    where there are several."""
     mean = {k: float(np.nanmean([r[k] for r in rows])) if any(np.isfinite(r[k]) for r in rows)
             else float("nan") for k in rows[0] if k != "photo"}
     orig = mean["colorfulness_orig"] or float("nan")
     line = "  {:38s} {:>8s}  {:>6s}   {:>12s}".format
+    several = [
+        line(f"all {samples} samples (mean PSNR, mean color)", f"{mean['psnr_mean']:.2f}", "",
+             f"{mean['colorfulness']:.1f}"),
+        line(f"best of {samples} (PSNR)", f"{mean['psnr_best']:.2f}", "", ""),
+    ]
+    spread = (f"colorfulness ratio {mean['colorfulness'] / orig:.2f} over all samples "
+              f"({mean['colorfulness_first'] / orig:.2f} for the first), diversity "
+              f"{mean['diversity']:.1f} levels, luma error {mean['luma_error']:.2f} levels, "
+              f"tint share {mean['tint_share']:.2f}" if samples > 1 else
+              f"colorfulness ratio {mean['colorfulness_first'] / orig:.2f}, luma error "
+              f"{mean['luma_error']:.2f} levels")
     return "\n".join([
         f"quality on {len(rows)} color photos (means)     PSNR dB    SSIM   colorfulness",
         line("gray baseline", f"{mean['psnr_gray']:.2f}", f"{mean['ssim_gray']:.3f}", "0.0"),
         line("first sample (z = 0)", f"{mean['psnr']:.2f}", f"{mean['ssim']:.3f}",
              f"{mean['colorfulness_first']:.1f}"),
-        line(f"all {samples} samples (mean PSNR, mean color)", f"{mean['psnr_mean']:.2f}", "",
-             f"{mean['colorfulness']:.1f}"),
-        line(f"best of {samples} (PSNR)", f"{mean['psnr_best']:.2f}", "", ""),
+        *(several if samples > 1 else []),
         line("originals", "", "", f"{mean['colorfulness_orig']:.1f}"),
-        f"  colorfulness ratio {mean['colorfulness'] / orig:.2f} over all samples "
-        f"({mean['colorfulness_first'] / orig:.2f} for the first), diversity "
-        f"{mean['diversity']:.1f} levels, luma error {mean['luma_error']:.2f} levels, "
-        f"tint share {mean['tint_share']:.2f}",
+        f"  {spread}",
         *hue_table(hue_rates(counts), samples),
     ])

@@ -5,7 +5,8 @@ import pytest
 
 from colorizer.color import rgb_to_gray
 from colorizer.metrics import (FLOOR_HUES, colorfulness, diversity, hue_and_chroma, hue_counts,
-                               hue_rates, psnr, score_photo, ssim, tint_share)
+                               hue_rates, psnr, score_photo, ssim, summary_table,
+                               tint_share)
 
 
 def test_identical_images(color_photos):
@@ -134,3 +135,17 @@ def test_tint_share_tells_a_global_cast_from_regional_change(color_photos):
     regional[1, img.shape[0] // 2:] -= [30, 0, 0]
     assert tint_share(regional.astype(np.uint8)) < 0.05
     assert np.isnan(tint_share(img[None].astype(np.uint8)))
+
+
+def test_the_summary_of_one_sample_leaves_out_what_only_several_have(color_photos):
+    img = color_photos[0]
+    gray = rgb_to_gray(img)
+    samples = np.stack([img, np.repeat(gray[..., None], 3, axis=-1)])
+    tables = {}
+    for n in (1, 2):
+        row, counts = score_photo(samples[:n], img, gray, np.array([0.0, 90.0])[:n])
+        tables[n] = summary_table([{"photo": "a.png", **row}], [counts], n)
+    assert all(words in tables[2] for words in ("all 2 samples", "best of 2", "tint share",
+                                                "diversity"))
+    assert not any(words in tables[1] for words in ("all 1", "best of", "tint share", "diversity"))
+    assert "first sample" in tables[1] and "floor: one random hue per photo" in tables[1]
