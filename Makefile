@@ -1,11 +1,18 @@
-# The two commands of the README. Both build .venv from requirements.txt first, if needed.
-#   make demo   the four scripts on the photos bundled with the dependencies (a few minutes)
-#   make test   the test suite (installs Debian's chromium for the gallery's browser test)
+# The README's commands. Each builds .venv from requirements.txt first, if needed.
+#   make figure  the released model on test_images/, and the README's picture from it (seconds)
+#   make demo    the four scripts on the photos bundled with the dependencies (a few minutes)
+#   make test    the test suite (installs Debian's chromium for the gallery's browser test)
+#   make release trains the released model from ../shared/data (hours) into pretrained/
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_EPOCHS := 150
 DEMO_SAMPLES := 3
+FIGURE_SAMPLES := 3
+# black-and-white photographs first, then color ones the released model never saw
+FIGURE_PHOTOS := camera.png coins.png grass.png clock.png chelsea.png coffee.png astronaut.png
+RELEASE_MINUTES := 115
+RELEASE_WORK := bench/runs/release
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -18,14 +25,23 @@ demo: $(VENV)/installed
 	$(BIN)/python cleanup_data.py --source samples
 	$(BIN)/python augment_data.py
 	$(BIN)/python train.py --epochs $(DEMO_EPOCHS)
-	$(BIN)/python cleanup_data.py --source samples --output test_images
 	$(BIN)/python test.py --samples $(DEMO_SAMPLES) --seed 0
+
+figure: $(VENV)/installed
+	$(BIN)/python test.py --models pretrained --samples $(FIGURE_SAMPLES) --seed 0
+	$(BIN)/python docs/figure.py docs/released.png test_output --samples $(FIGURE_SAMPLES) \
+		--only $(FIGURE_PHOTOS)
+
+release: $(VENV)/installed
+	$(BIN)/python bench/quality.py --variant default --minutes $(RELEASE_MINUTES) \
+		--work $(RELEASE_WORK) $(RELEASE_ARGS)
+	cp $(RELEASE_WORK)/models-default/main_vae_decoder.keras pretrained/
 
 $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) apt-get install -y -qq chromium
 
 test: $(VENV)/installed $(CHROMIUM)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q --durations=12 tests
 
-.PHONY: demo test
+.PHONY: demo figure release test

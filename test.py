@@ -16,7 +16,8 @@ two floors: one hue for every photo, and the best of N random hues), and a table
 Grayscale photos are only colored. test_output/outputs.json lists each photo's files; the next
 run into the same folder removes those it does not write again, and nothing else. The output
 folder is never the photos' own.
-Needs only models/main_vae_decoder.keras.
+Needs only models/main_vae_decoder.keras; without one (and without --models) it colors with the
+released model in pretrained/, and says so.
 """
 
 import argparse
@@ -55,7 +56,9 @@ def parse_args():
     p.add_argument("--input", default=config.TEST_IMAGES_DIR,
                    help="folder of photos to colorize, or one photo")
     p.add_argument("--output", default=config.TEST_OUTPUT_DIR, help="folder for the results")
-    p.add_argument("--models", default=config.MODELS_DIR, help=f"folder with {config.DECODER_FILE}")
+    p.add_argument("--models", default=None,
+                   help=f"folder with {config.DECODER_FILE}; default {config.MODELS_DIR}/, or "
+                        "the released model where that holds none")
     p.add_argument("--samples", type=up_to(positive_int, MAX_SAMPLES), default=1,
                    help="colorizations per photo")
     p.add_argument("--seed", type=seed, default=None, help="same seed, same pixels")
@@ -64,6 +67,29 @@ def parse_args():
     p.add_argument("--full-res", action="store_true",
                    help="color the whole photo at its own size instead of a 112x112 crop")
     return p.parse_args()
+
+
+def choose_decoder(models):
+    """The decoder to color with: --models' if given, else the user's own in models/, else the
+    released one; says in one line which, and how to train one's own."""
+    if models is not None:
+        path = Path(models) / config.DECODER_FILE
+        if not path.is_file():
+            sys.exit(f"test.py: no model at {path}: run train.py first (without --models, test.py "
+                     "uses the released model)")
+        return path
+    own = Path(config.MODELS_DIR) / config.DECODER_FILE
+    released = config.PRETRAINED_DIR / config.DECODER_FILE
+    if own.is_file():
+        print(f"test.py: coloring with your model {own}")
+        return own
+    if not released.is_file():  # a copy of the scripts without the pretrained/ folder
+        sys.exit(f"test.py: no model at {own}: run train.py first")
+    shown = Path(os.path.relpath(released)) if released.is_relative_to(Path.cwd()) else released
+    print(f"test.py: no model of your own in {config.MODELS_DIR}/: coloring with the released model "
+          f"{shown} (see {shown.parent / config.MODEL_CARD}); train.py trains yours into "
+          f"{config.MODELS_DIR}/")
+    return released
 
 
 def input_photos(input_path):
@@ -109,9 +135,7 @@ def write_photo(title, stem, img_rgb, chroma_samples, random_hues, output_dir):
 def main():
     args = parse_args()
     input_path, output_dir = Path(args.input), Path(args.output)
-    decoder_path = Path(args.models) / config.DECODER_FILE
-    if not decoder_path.is_file():
-        sys.exit(f"test.py: no model at {decoder_path}: run train.py first")
+    decoder_path = choose_decoder(args.models)
     if output_dir.exists() and not output_dir.is_dir():
         sys.exit(f"test.py: {output_dir} is a file, not a folder: choose another --output")
     # Outputs never land where the photos are: a photo.png would be overwritten by its colors.
@@ -193,7 +217,8 @@ def main():
         (output_dir / name).unlink(missing_ok=True)
     save_text(json.dumps(manifest, indent=1), output_dir / config.OUTPUTS_FILE)
     shape = "full size" if args.full_res else f"{size}x{size}"
-    print(f"test.py: colorized {len(paths)} photos x {args.samples} samples ({shape}) into "
+    samples = f"{args.samples} sample" + ("s" if args.samples > 1 else "")
+    print(f"test.py: colorized {len(paths)} photos x {samples} ({shape}) into "
           f"{output_dir}/, scored {len(rows)} in color; open {output_dir / GALLERY_FILE}")
 
 

@@ -196,6 +196,9 @@ def main():
                  "(and augment_data.py) first")
     if models_dir.resolve() == images_dir.resolve():  # its preview.png would become a photo
         sys.exit(f"train.py: --models {models_dir} is the images folder: choose another")
+    if config.PRETRAINED_DIR in (models_dir.resolve(), *models_dir.resolve().parents):
+        sys.exit(f"train.py: --models {models_dir} holds the released model, which train.py never "
+                 f"overwrites: choose another folder (test.py uses {config.MODELS_DIR}/ first)")
     if models_dir.exists() and not models_dir.is_dir():
         sys.exit(f"train.py: {models_dir} is a file, not a folder: choose another --models")
     checkpoint = models_dir / config.CHECKPOINT_FILE

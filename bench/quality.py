@@ -7,11 +7,13 @@ scored on held-out Mini-ImageNet photos and on held-out Caltech-101 photos.
     python bench/quality.py --train-args "--width 16" --work bench/runs/quality-w16   # a trial
     python bench/quality.py --test-only            # score the models trained before again
     python bench/quality.py --test-only --also "previous=DIR"   # score another decoder beside
+    python bench/quality.py --variant default --minutes 115 --work bench/runs/release  # released
 
 Holds out photos by a fixed rule (crc32 of the photo's path inside its dataset: modulo 5 is 0 for
 Mini-ImageNet, modulo 20 is 0 for Caltech-101), runs the real pipeline on all the rest (cleanup,
 augment, train with --max-minutes), colorizes each held-out set with --samples 8 and prints one
-table per set. Caltech-101 is used where ../shared has it.
+table per set. The photos come from ../shared/data, or from --mini-imagenet and --caltech
+(Caltech-101 is left out where missing).
 """
 
 import argparse
@@ -31,7 +33,7 @@ from colorizer.config import DECODER_FILE, SHARED_CALTECH_DIR, SHARED_SAMPLE_DIR
 
 VARIANTS = {"gray-encoder": ("original project (--encoder-input gray)", ["--encoder-input", "gray"]),
             "default": ("default CVAE", [])}
-DATASETS = {"Mini-ImageNet": (SHARED_SAMPLE_DIR, 5), "Caltech-101": (SHARED_CALTECH_DIR, 20)}
+HOLD_OUT_EVERY = {"Mini-ImageNet": 5, "Caltech-101": 20}
 SAMPLES = 8
 
 
@@ -47,10 +49,11 @@ def held_out(path, root, every):
     return zlib.crc32(path.relative_to(root).as_posix().encode()) % every == 0
 
 
-def prepare(work):
+def prepare(work, roots):
     """Links the training photos into one archive and each set's held-out ones into its folder."""
     counts = {}
-    for name, (root, every) in DATASETS.items():
+    for name, root in roots.items():
+        every = HOLD_OUT_EVERY[name]
         if not root.is_dir():
             continue
         photos = sorted(root.glob("*/*"))
@@ -119,9 +122,14 @@ def main():
     p.add_argument("--test-only", action="store_true", help="reuse the models trained in --work")
     p.add_argument("--also", action="append", default=[], metavar="LABEL=DIR",
                    help="also score the decoder in DIR (trained elsewhere) under LABEL")
+    p.add_argument("--mini-imagenet", type=Path, default=SHARED_SAMPLE_DIR, metavar="DIR",
+                   help="Mini-ImageNet's images/ folder (<wnid>/*.JPEG)")
+    p.add_argument("--caltech", type=Path, default=SHARED_CALTECH_DIR, metavar="DIR",
+                   help="Caltech-101's folder of <category>/*.jpg; left out where missing")
     args = p.parse_args()
-    if not SHARED_SAMPLE_DIR.is_dir():
-        sys.exit(f"quality.py: needs the shared sample at {SHARED_SAMPLE_DIR}")
+    if not args.mini_imagenet.is_dir():
+        sys.exit(f"quality.py: no Mini-ImageNet photos at {args.mini_imagenet}: name them with "
+                 "--mini-imagenet")
     work = Path(args.work)
     variants = {key: VARIANTS[key] for key in args.variant or VARIANTS}
     also = dict(item.split("=", 1) for item in args.also)
@@ -129,7 +137,7 @@ def main():
     models.update({label: Path(d) for label, d in also.items()})
     if args.test_only and not all((m / DECODER_FILE).is_file() for m in models.values()):
         sys.exit(f"quality.py: no trained models in {work}/: run without --test-only first")
-    counts = prepare(work)
+    counts = prepare(work, {"Mini-ImageNet": args.mini_imagenet, "Caltech-101": args.caltech})
     for name, (n_train, n_test) in counts.items():
         print(f"{name}: {n_train} training photos, {n_test} held out")
     if not args.test_only:

@@ -30,6 +30,11 @@ SIZE_MULTIPLE = 2**DOWNSAMPLINGS  # ...so a trainable image side is a multiple o
 
 CHECKPOINT_FILE = "checkpoint.keras"  # the whole model with optimizer state, every epoch
 CHECKPOINT_STATE_FILE = "checkpoint.json"  # epochs done and the data settings, beside it
+# The released model: trained by this pipeline, shipped in the repository, used by test.py when
+# models/ holds no decoder of the user's own. train.py never writes here.
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
+MODEL_CARD = "README.md"  # beside the released decoder: data, licenses, command, scores
+
 HISTORY_CSV = "history.csv"  # every epoch's losses, beside the models
 HISTORY_PNG = "history.png"
 PREVIEW_PNG = "preview.png"  # fixed validation photos: gray, samples, original

@@ -159,7 +159,7 @@ def test_bundled_samples_need_no_download(tmp_path):
     ("test.py", ["--temperature", "inf"], "finite"),
     ("test.py", ["--temperature", "nan"], "finite"),
     ("train.py", ["--zero-z", "1.5"], "between 0 and 1"),
-    ("test.py", [], "run train.py"),
+    ("test.py", ["--models", "empty"], "run train.py"),
     ("test.py", ["--samples", "0"], "at least 1"),
     ("cleanup_data.py", ["--source", "empty", "--output", "out"], "holds no files"),
 ])

@@ -1,0 +1,113 @@
+"""The released model in pretrained/ and the photos in test_images/: what ships, what it does on
+a fresh clone, and when test.py uses it instead of the user's own."""
+
+import csv
+import json
+import shutil
+
+import numpy as np
+from PIL import Image
+
+from colorizer import config
+from colorizer.color import rgb_to_gray
+from conftest import REPO, run_script, stderr_lines
+
+RELEASED = config.PRETRAINED_DIR / config.DECODER_FILE
+BUNDLED = REPO / config.TEST_IMAGES_DIR
+MAX_MODEL_BYTES, MAX_PHOTO_BYTES = 20_000_000, 5_000_000
+
+
+def test_the_released_decoder_loads_safely_and_has_test_pys_contract():
+    import keras
+
+    from colorizer.model import colorize, prior_z
+
+    assert RELEASED.stat().st_size <= MAX_MODEL_BYTES
+    assert (config.PRETRAINED_DIR / config.MODEL_CARD).is_file()
+    decoder = keras.saving.load_model(RELEASED, safe_mode=True)
+    (_, latent_dim), (_, *size, channels) = (tuple(i.shape) for i in decoder.inputs)
+    assert size == [config.IMAGE_SIZE] * 2 and channels == 1
+    with Image.open(BUNDLED / "chelsea.png") as img:
+        photo = np.asarray(img.convert("RGB").resize(size))
+    gray = rgb_to_gray(photo)
+    samples = colorize(decoder, gray[None], prior_z(1, 3, latent_dim, seed=0))
+    assert samples.shape == (3, *size, 3) and samples.dtype == np.uint8
+    assert np.abs(rgb_to_gray(samples).astype(int) - gray).mean() <= 1  # keeps the gray
+    assert (samples.max(-1).astype(int) - samples.min(-1)).mean() > 4  # in color
+    assert np.abs(samples[1:].astype(int) - samples[0]).mean() > 1  # the drawn ones differ
+
+
+def test_bundled_photos_are_small_licensed_and_all_colored_by_the_released_model(tmp_path):
+    photos = sorted(p for p in BUNDLED.iterdir() if not p.name.startswith("."))
+    assert sum(p.stat().st_size for p in photos) <= MAX_PHOTO_BYTES
+    readme = (REPO / "README.md").read_text()
+    assert all(p.name in readme for p in photos)  # each one's license is stated there
+    # A fresh clone: no models/ of the user's own where test.py runs.
+    result = run_script("test.py", "--input", BUNDLED, "--output", tmp_path / "out", "--samples",
+                        "2", "--seed", "0", cwd=tmp_path)
+    assert "the released model" in result.stdout and stderr_lines(result) == []
+    manifest = json.loads((tmp_path / "out" / config.OUTPUTS_FILE).read_text())
+    assert sorted(e["photo"] for e in manifest) == [p.name for p in photos]
+    grays = [e for e in manifest if e["original"] is None]
+    assert {e["photo"] for e in grays} >= {"camera.png", "coins.png"}  # true black-and-white
+    with open(tmp_path / "out" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(photos) - len(grays)
+    # Never seen in training: colored closer than gray on average, on the right hue for a share
+    # of the colored pixels that an untrained decoder (about 0) does not reach.
+    assert np.mean([float(r["psnr"]) - float(r["psnr_gray"]) for r in rows]) > 0
+    assert np.mean([float(r["hue_hits_first"]) for r in rows]) > 0.2
+
+
+def test_test_py_pixels_are_the_decoders_eager_output_merged_onto_the_gray(tmp_path):
+    """What test.py does for speed (a traced graph, batches, threads) changes no pixel."""
+    import keras
+
+    from colorizer.color import merge_resized
+    from colorizer.images import open_rgb, square
+    from colorizer.model import prior_z
+
+    samples = 3
+    run_script("test.py", "--input", BUNDLED, "--output", tmp_path / "out", "--samples", samples,
+               "--seed", "0", cwd=tmp_path)
+    manifest = json.loads((tmp_path / "out" / config.OUTPUTS_FILE).read_text())
+    decoder = keras.saving.load_model(RELEASED)
+    size = config.IMAGE_SIZE  # test.py decodes a JPEG at a reduced scale where it can
+    grays = np.stack([rgb_to_gray(np.asarray(square(open_rgb(BUNDLED / e["photo"], size), size)))
+                      for e in manifest])
+    z = prior_z(len(grays), samples, decoder.inputs[0].shape[-1], seed=0)
+    chroma = np.asarray(decoder([z, np.repeat(grays, samples, axis=0)[..., None].astype(np.float32)],
+                                training=False))
+    for i, entry in enumerate(manifest):
+        for s, name in enumerate(entry["samples"]):
+            with Image.open(tmp_path / "out" / name) as img:
+                assert np.array_equal(np.asarray(img), merge_resized(grays[i], chroma[i * samples + s]))
+
+
+def test_test_py_prefers_the_users_own_model_and_an_explicit_folder_must_hold_one(tmp_path):
+    photo = tmp_path / "in" / "coffee.png"
+    photo.parent.mkdir()
+    shutil.copy(BUNDLED / "coffee.png", photo)
+    (tmp_path / "models").mkdir()
+    shutil.copy(RELEASED, tmp_path / "models" / config.DECODER_FILE)  # stands for one trained here
+    own = run_script("test.py", "--input", photo, "--output", tmp_path / "out", cwd=tmp_path)
+    assert "your model models/main_vae_decoder.keras" in own.stdout
+    assert "released" not in own.stdout
+
+    explicit = run_script("test.py", "--input", photo, "--output", tmp_path / "out2", "--models",
+                          tmp_path / "in", cwd=tmp_path, check=False)
+    assert explicit.returncode != 0 and "released model" not in explicit.stdout
+    assert stderr_lines(explicit) == [f"test.py: no model at {tmp_path / 'in' / config.DECODER_FILE}: "
+                                      "run train.py first (without --models, test.py uses the "
+                                      "released model)"]
+
+
+def test_train_py_never_writes_into_the_released_models_folder(tmp_path):
+    (tmp_path / "images").mkdir()
+    Image.fromarray(np.zeros((112, 112, 3), np.uint8)).save(tmp_path / "images" / "a.png")
+    for target in (config.PRETRAINED_DIR, config.PRETRAINED_DIR / "sub"):
+        result = run_script("train.py", "--models", target, "--epochs", "1", cwd=tmp_path,
+                            check=False)
+        assert result.returncode != 0 and "holds the released model" in result.stderr
+    assert sorted(p.name for p in config.PRETRAINED_DIR.iterdir()) == [config.MODEL_CARD,
+                                                                        config.DECODER_FILE]
