@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 DEMO_EPOCHS := 150
 DEMO_SAMPLES := 3
 FIGURE_SAMPLES := 3
-# black-and-white photographs first, then color ones the released model never saw
+# grayscale photos first, then color ones the released model never saw
 FIGURE_PHOTOS := camera.png coins.png grass.png clock.png chelsea.png coffee.png astronaut.png
 RELEASE_MINUTES := 115
 RELEASE_WORK := bench/runs/release
