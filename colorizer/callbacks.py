@@ -1,4 +1,4 @@
-"""Keras callbacks that make train.py safe to stop: checkpoints, the time limit and signals.
+"""Keras callbacks for train.py: checkpoints, the time limit and signals, the learning rate.
 
 Keras' TerminateOnNaN stops a diverging run. Its BackupAndRestore is not used: it deletes its
 backup when training ends, so a finished run could not be resumed for more epochs, and it has
@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 
 from .config import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, HISTORY_CSV, HISTORY_PNG, PREVIEW_PNG
-from .distribute import any_worker
+from .distribute import any_worker, mean_over_workers
 from .figures import grid, plot_history, preview_rows
 from .images import save_png, save_text
 from .model import prior_z
@@ -117,6 +117,39 @@ class Stopper(keras.callbacks.Callback):
         if self.reason:
             self.model.stop_training = True
             self.cut_short = batch + 1 < (self.params.get("steps") or batch + 2)
+
+
+def cosine_rate(progress, start, end):
+    """The learning rate a share `progress` (0 to 1) through a run: cosine from start to end."""
+    return end + (start - end) * (1 + math.cos(math.pi * min(max(progress, 0), 1))) / 2
+
+
+class LearningRateDecay(keras.callbacks.Callback):
+    """Before every batch, sets the learning rate to cosine_rate of how far the run is: through
+    its epochs, or through max_minutes where that ends it first. Keras' CosineDecay needs the
+    number of steps up front, which a time limit does not give. Logs the rate every epoch."""
+
+    def __init__(self, start, end, epochs, max_minutes=math.inf):
+        super().__init__()
+        self.start, self.end, self.epochs = start, end, epochs
+        self.seconds = max_minutes * 60
+
+    def on_train_begin(self, logs=None):
+        self.began = time.monotonic()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        steps = self.params.get("steps") or math.inf
+        by_time = mean_over_workers(self.model.distribute_strategy,
+                                    (time.monotonic() - self.began) / self.seconds)
+        progress = max((self.epoch + batch / steps) / self.epochs, by_time)
+        self.model.optimizer.learning_rate = cosine_rate(progress, self.start, self.end)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
 
 
 class Figures(keras.callbacks.Callback):

@@ -42,3 +42,11 @@ def any_worker(strategy, flags):
         return flags
     summed = strategy.reduce("SUM", strategy.run(lambda: tf.constant(flags, tf.int32)), axis=None)
     return [int(n) for n in summed.numpy()]
+
+
+def mean_over_workers(strategy, value):
+    """A number averaged over all workers, so that every worker uses the same one."""
+    if not is_multiworker(strategy):
+        return value
+    return float(strategy.reduce("MEAN", strategy.run(lambda: tf.constant(value, tf.float32)),
+                                 axis=None))

@@ -7,8 +7,10 @@ import os
 import numpy as np
 from PIL import Image
 
+from colorizer import config
 from colorizer.metrics import colorfulness
 from conftest import run_script
+from train import FINAL_LEARNING_RATE, LEARNING_RATE
 
 COPIES, EPOCHS = 12, 5  # 60 images of one photo, batches of 4: 15 steps an epoch
 
@@ -25,6 +27,10 @@ def test_a_model_trained_on_one_photo_colors_it_closer_than_gray(color_photos, t
             os.link(path, path.with_name(f"copy{copy}-{path.name}"))
     run_script("train.py", "--epochs", str(EPOCHS), "--batch-size", "4", "--width", "8",
                cwd=tmp_path)
+    with open(tmp_path / "models" / config.HISTORY_CSV) as f:
+        rates = [float(row["learning_rate"]) for row in csv.DictReader(f)]
+    assert len(rates) == EPOCHS and rates == sorted(rates, reverse=True)
+    assert rates[0] > 0.9 * LEARNING_RATE and rates[-1] < 1.1 * FINAL_LEARNING_RATE
     run_script("test.py", "--input", tmp_path / "photo", "--samples", "2", "--seed", "0",
                cwd=tmp_path)
     with open(tmp_path / "test_output" / "metrics.csv") as f:
