@@ -145,11 +145,12 @@ class LearningRateDecay(keras.callbacks.Callback):
         by_time = mean_over_workers(self.model.distribute_strategy,
                                     (time.monotonic() - self.began) / self.seconds)
         progress = max((self.epoch + batch / steps) / self.epochs, by_time)
-        self.model.optimizer.learning_rate = cosine_rate(progress, self.start, self.end)
+        self.rate = cosine_rate(progress, self.start, self.end)
+        self.model.optimizer.learning_rate = self.rate
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+            logs["learning_rate"] = self.rate
 
 
 class Figures(keras.callbacks.Callback):

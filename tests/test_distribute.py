@@ -72,20 +72,7 @@ def finish(workers):
     return [(w.returncode, out, err) for w, (out, err) in zip(workers, results)]
 
 
-def test_multiworker_trains_on_two_local_workers_and_the_chief_saves(pipeline, tmp_path):
-    work, *_ = pipeline
-    results = finish(start_workers(work, tmp_path, "--epochs", "2"))
-    for code, out, err in results:
-        assert code == 0, err
-        assert "2 replica(s)" in out and "trained 2 epochs" in out
-    losses = [out.splitlines()[-1].split("loss ")[1].split()[0] for _, out, _ in results]
-    assert losses[0] == losses[1]  # one model, trained in step on both workers
-    assert "worker 1: the chief saves the models" in results[1][1]
-    assert not (tmp_path / "models1").exists()
-    assert colorizes(work, tmp_path / "models0", tmp_path / "out")
-
-
-def test_multiworker_workers_stop_together_when_one_is_told_to(pipeline, tmp_path):
+def test_multiworker_trains_in_step_stops_together_and_the_chief_saves(pipeline, tmp_path):
     work, *_ = pipeline
     workers = start_workers(work, tmp_path, "--epochs", "1000")
     chief_models = tmp_path / "models0"
@@ -95,6 +82,14 @@ def test_multiworker_workers_stop_together_when_one_is_told_to(pipeline, tmp_pat
     workers[1].terminate()  # SIGTERM to the second worker only
     (code0, out0, err0), (code1, out1, err1) = finish(workers)
     assert (code0, code1) == (143, 143), err0 + err1
-    assert "stopped by SIGTERM" in out0 and "Resume with" in out0
     assert "Traceback" not in err0 + err1
+    for out in (out0, out1):
+        assert "2 replica(s)" in out
+    summaries = [next(line for line in out.splitlines() if line.startswith("train.py: trained"))
+                 for out in (out0, out1)]
+    losses = [line.split("loss ")[1].split()[0] for line in summaries]
+    assert losses[0] == losses[1]  # one model, trained in step on both workers
+    assert "stopped by SIGTERM" in out0 and "Resume with" in out0
+    assert "worker 1: the chief saves the models" in out1
+    assert not (tmp_path / "models1").exists()
     assert colorizes(work, chief_models, tmp_path / "out")

@@ -1,5 +1,6 @@
 """Training survives interruption: --resume, a real SIGINT, and one-line errors for bad models."""
 
+import json
 import os
 import shutil
 import signal
@@ -32,15 +33,18 @@ def optimizer_steps(models):
     return int(result.stdout.split()[-1])
 
 
-def test_resume_trains_only_the_missing_epochs(images):
-    run_script("train.py", *TINY, "--epochs", "2", "--models", "resumed", cwd=images)
+def test_resume_trains_only_the_missing_epochs_with_the_checkpoints_settings(images):
+    run_script("train.py", *TINY, "--epochs", "1", "--seed", "5", "--models", "resumed",
+               cwd=images)
     steps_first = optimizer_steps(images / "resumed")
-    resumed = run_script("train.py", *TINY, "--epochs", "4", "--resume", "--models", "resumed",
-                         cwd=images).stdout
-    assert "Epoch 3/4" in resumed and "Epoch 4/4" in resumed
-    assert "Epoch 1/4" not in resumed and "Epoch 2/4" not in resumed
-    # The checkpoint's optimizer goes on counting: a fresh model started at epoch 3 would hold
-    # only the last two epochs' steps. (The losses of such short runs are too noisy to tell.)
+    resumed = run_script("train.py", *TINY, "--epochs", "2", "--seed", "6", "--resume",
+                         "--models", "resumed", cwd=images).stdout
+    assert "Epoch 2/2" in resumed and "Epoch 1/2" not in resumed
+    assert "--seed 6 ignored: resuming keeps the checkpoint's 5" in resumed
+    state = json.loads((images / "resumed" / config.CHECKPOINT_STATE_FILE).read_text())
+    assert state["seed"] == 5 and state["epochs_done"] == 2
+    # The checkpoint's optimizer goes on counting: a fresh model started at epoch 2 would hold
+    # only the last epoch's steps. (The losses of such short runs are too noisy to tell.)
     assert steps_first > 0 and optimizer_steps(images / "resumed") == 2 * steps_first
 
 

@@ -179,17 +179,6 @@ def trained(pipeline, tmp_path_factory):
     return models
 
 
-def test_resume_says_which_options_the_checkpoint_overrides(pipeline, trained, tmp_path):
-    work, *_ = pipeline
-    models = tmp_path / "models"
-    shutil.copytree(trained, models)
-    result = run_script("train.py", "--resume", "--epochs", "2", "--seed", "6", "--models", models,
-                        cwd=work)
-    assert "--seed 6 ignored: resuming keeps the checkpoint's 5" in result.stdout
-    state = json.loads((models / config.CHECKPOINT_STATE_FILE).read_text())
-    assert state["seed"] == 5 and state["epochs_done"] == 2
-
-
 @pytest.mark.parametrize("damage", ["truncated model", "bad json", "missing key", "wrong type"])
 def test_a_damaged_checkpoint_is_one_line(pipeline, trained, tmp_path, damage):
     work, *_ = pipeline
