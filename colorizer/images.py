@@ -10,6 +10,7 @@ import random
 import re
 from collections import Counter
 import tempfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -207,7 +208,9 @@ def atomic_write(path, mode="wb"):
 def save_png(img, path):
     """Write a PNG atomically."""
     with atomic_write(path) as f:
-        img.save(f, format="PNG", compress_level=1)  # several times faster than the default 6
+        # Fast zlib with run-length matching: on 112-px photos 3 times faster than the default
+        # level 6, 1.8 times faster than level 1 alone, and no bigger (docs/speed.md).
+        img.save(f, format="PNG", compress_level=1, compress_type=zlib.Z_RLE)
 
 
 def save_text(text, path):
