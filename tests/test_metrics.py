@@ -1,12 +1,19 @@
 """The quality metrics on known cases."""
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
+from PIL import Image
 
+from colorizer import config
 from colorizer.color import rgb_to_gray
 from colorizer.metrics import (FLOOR_HUES, colorfulness, diversity, hue_and_chroma, hue_counts,
                                hue_rates, psnr, score_photo, ssim, summary_table,
                                tint_share)
+from conftest import REPO
 
 
 def test_identical_images(color_photos):
@@ -149,3 +156,23 @@ def test_the_summary_of_one_sample_leaves_out_what_only_several_have(color_photo
                                                 "diversity"))
     assert not any(words in tables[1] for words in ("all 1", "best of", "tint share", "diversity"))
     assert "first sample" in tables[1] and "floor: one random hue per photo" in tables[1]
+
+
+def test_hue_confusion_says_where_each_sector_went(tmp_path):
+    # Left half green, right half red; painted yellow on the left, left gray on the right.
+    orig = np.zeros((8, 8, 3), np.uint8)
+    orig[:, :4], orig[:, 4:] = (40, 160, 40), (200, 40, 40)
+    painted = np.full((8, 8, 3), 128, np.uint8)
+    painted[:, :4] = (170, 160, 60)
+    for name, img in (("orig.png", orig), ("out.png", painted)):
+        Image.fromarray(img).save(tmp_path / name)
+    entry = {"photo": "p.jpg", "gray": "gray.png", "samples": ["out.png"], "original": "orig.png"}
+    (tmp_path / config.OUTPUTS_FILE).write_text(json.dumps([entry]))
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "hue_confusion.py"), str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: [float(v) for v in line.split()[2:9]]
+            for line in result.stdout.splitlines()[1:]}
+    assert rows["green"] == [0, 1, 0, 0, 0, 0, 0]  # all painted yellow
+    assert rows["red/orange"] == [0, 0, 0, 0, 0, 0, 1]  # all left gray
+    assert np.isnan(rows["cyan/blue"]).all()  # no such pixels in the original
