@@ -80,8 +80,8 @@ def hue_counts(samples_rgb, img_orig, random_hues):
     def per_sector(hit):  # hit (K, colored pixels) -> (K, 6)
         return np.stack([np.bincount(sector, weights=h, minlength=6) for h in hit.astype(float)])
 
-    hue_out, chroma_out = hue_and_chroma(samples_rgb)
-    hits = _within(hue_out[:, colored], hue_orig) & (chroma_out[:, colored] >= HIT_CHROMA)
+    hue_out, chroma_out = hue_and_chroma(samples_rgb[:, colored])
+    hits = _within(hue_out, hue_orig) & (chroma_out >= HIT_CHROMA)
     flat = lambda hues: per_sector(_within(np.asarray(hues, float)[:, None], hue_orig))  # noqa: E731
     return {"colored": np.bincount(sector, minlength=6).astype(float), "hits": per_sector(hits),
             "floor_global": flat(FLOOR_HUES), "floor_random": flat(random_hues)}
