@@ -78,9 +78,8 @@ def test_color_photos_are_scored_beside_the_gray_baseline(pipeline):
         rows = list(csv.DictReader(f))
     assert sorted(r["photo"] for r in rows) == ["photo0.png", "photo1.jpg", "photo2.png", "photo3.jpg"]
     for row in rows:
-        psnrs = [float(row[k]) for k in ("psnr", "psnr_mean", "psnr_best")]
-        assert psnrs[0] >= psnrs[1] or psnrs[2] >= psnrs[1]  # the best is no worse than the mean
-        assert min(psnrs[0], psnrs[2]) <= psnrs[2] and psnrs[2] == max(psnrs)
+        first, mean, best = (float(row[k]) for k in ("psnr", "psnr_mean", "psnr_best"))
+        assert best >= first and best > mean  # 3 different samples: the best beats their mean
         assert float(row["colorfulness_orig"]) > 0 and float(row["diversity"]) > 0
         assert float(row["luma_error"]) <= 1
         assert 0 <= float(row["hue_hits_first"]) <= float(row["hue_hits_best"]) <= 1
