@@ -19,7 +19,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from colorizer.config import OUTPUTS_FILE  # noqa: E402
-from colorizer.metrics import COLORED_CHROMA, HIT_CHROMA, HUE_SECTORS, hue_and_chroma  # noqa: E402
+from colorizer.metrics import (COLORED_CHROMA, HIT_CHROMA, HUE_SECTORS, hue_and_chroma,  # noqa: E402
+                               hue_sector)
 
 
 def confusion(output_dir, sample):
@@ -35,9 +36,8 @@ def confusion(output_dir, sample):
         with Image.open(output_dir / entry["samples"][sample - 1]) as img:
             hue_out, chroma_out = hue_and_chroma(np.asarray(img.convert("RGB")))
         colored = chroma_orig >= COLORED_CHROMA
-        source = np.minimum(hue_orig[colored] // 60, 5).astype(int)
-        painted = np.where(chroma_out[colored] < HIT_CHROMA, 6,
-                           np.minimum(hue_out[colored] // 60, 5).astype(int))
+        source = hue_sector(hue_orig[colored])
+        painted = np.where(chroma_out[colored] < HIT_CHROMA, 6, hue_sector(hue_out[colored]))
         np.add.at(counts, (source, painted), 1)
         for s in range(6):
             chromas[s].append(chroma_out[colored][source == s])

@@ -62,6 +62,11 @@ def hue_and_chroma(img_rgb):
     return np.degrees(np.arctan2(opp[..., 1], opp[..., 0])) % 360, np.hypot(opp[..., 0], opp[..., 1])
 
 
+def hue_sector(hue):
+    """Hue in degrees (...) -> index (...) of its 60° sector in HUE_SECTORS."""
+    return np.minimum((hue // 60).astype(int), 5)
+
+
 def _within(hue_a, hue_b):
     return np.abs((hue_a - hue_b + 180) % 360 - 180) <= HIT_DEGREES
 
@@ -75,7 +80,7 @@ def hue_counts(samples_rgb, img_orig, random_hues):
     hue_orig, chroma_orig = hue_and_chroma(img_orig)
     colored = chroma_orig >= COLORED_CHROMA
     hue_orig = hue_orig[colored]
-    sector = np.minimum((hue_orig // 60).astype(int), 5)
+    sector = hue_sector(hue_orig)
 
     def per_sector(hit):  # hit (K, colored pixels) -> (K, 6)
         return np.stack([np.bincount(sector, weights=h, minlength=6) for h in hit.astype(float)])
