@@ -34,12 +34,16 @@ BATCH_SIZE = 32
 # in 8 dimensions) that a handful of draws from the prior cover. With 64 dimensions and a KL
 # weight of 0.02, z held 120-160 nats spread evenly and 8 draws found little of it (README).
 LATENT_DIM = 8
-KL_WEIGHT = 0.3
+CHROMA_LOSS = "squared"
+# Against each loss, for a like share of z: the class loss, in nats over the half-size pixels,
+# pays about 17 times what the squared error pays for the same color information (a Gaussian
+# with the squared error's residual variance, 0.0084 per channel), so its KL weighs more.
+KL_WEIGHT = {"squared": 0.3, "classes": 4.0}
 ZERO_Z = 0.5  # share of each batch decoded from z = 0, so z = 0 learns the photo's own colors
 # Zhang et al.'s λ: below 1, rare colors weigh more in the loss. At 0.5 (their value) the first
 # colorization went 3 dB under the gray baseline, oversaturated orange (docs/quality.md): off.
 REBALANCE_MIX = 1.0
-REBALANCE_PHOTOS = 2000  # training images whose colors estimate how rare each color is
+COLOR_STATS_PHOTOS = 2000  # training images whose colors tell how common each color is
 # Filters of the first stage; later stages double it. 16 trains about twice the steps of 32 in
 # the same minutes, and learned more in 30 minutes (docs/quality.md).
 WIDTH = 16
@@ -65,8 +69,12 @@ def parse_args():
     p.add_argument("--latent-dim", type=up_to(positive_int, 1024), default=LATENT_DIM)
     p.add_argument("--width", type=up_to(positive_int, 512), default=WIDTH,
                    help="model width (filters)")
-    p.add_argument("--kl-weight", type=positive_float, default=KL_WEIGHT,
-                   help="weight of the KL term against the summed squared chroma error")
+    p.add_argument("--chroma-loss", choices=config.CHROMA_LOSSES, default=CHROMA_LOSS,
+                   help="what the decoder learns: the chroma (squared error) or a probability "
+                        "per color class (cross-entropy, painting their annealed mean)")
+    p.add_argument("--kl-weight", type=positive_float, default=None,
+                   help="weight of the KL term against the reconstruction loss; default "
+                        + ", ".join(f"{w} for {loss}" for loss, w in KL_WEIGHT.items()))
     p.add_argument("--zero-z", type=fraction, default=ZERO_Z,
                    help="share of each batch decoded from z = 0 (Sohn et al.'s hybrid objective)")
     p.add_argument("--rebalance-mix", type=fraction, default=REBALANCE_MIX,
@@ -110,30 +118,33 @@ def image_size(paths):
     return width
 
 
-def color_rarity_weights(paths, mix, seed):
-    """The loss weight of each chroma bin, from the colors of up to REBALANCE_PHOTOS images."""
+def training_chroma(paths, seed):
+    """The chroma of up to COLOR_STATS_PHOTOS training images, for the color statistics."""
     import numpy as np
 
-    from colorizer.color import rebalancing_weights, rgb_to_chroma
+    from colorizer.color import rgb_to_chroma
 
     rng = np.random.default_rng(seed)
-    chosen = rng.choice(len(paths), min(len(paths), REBALANCE_PHOTOS), replace=False)
-    return rebalancing_weights(np.stack([rgb_to_chroma(load_array(paths[i])) for i in chosen]), mix)
+    chosen = rng.choice(len(paths), min(len(paths), COLOR_STATS_PHOTOS), replace=False)
+    return np.stack([rgb_to_chroma(load_array(paths[i])) for i in chosen])
 
 
 def new_model(args, size, train_paths, strategy):
     """The CVAE the options describe, compiled, with weights fixed by --seed."""
     import keras
 
+    from colorizer.color import chroma_prior, rebalancing_weights
     from colorizer.model import build_cvae
 
     # Keras initializers draw their seeds when they are created: seed before building.
     keras.utils.set_random_seed(args.seed)
-    chroma_weights = (None if args.rebalance_mix == 1 else
-                      color_rarity_weights(train_paths, args.rebalance_mix, args.seed))
+    classes = args.chroma_loss == "classes"
+    chroma = training_chroma(train_paths, args.seed) if classes or args.rebalance_mix < 1 else None
+    chroma_weights = None if args.rebalance_mix == 1 else rebalancing_weights(chroma, args.rebalance_mix)
     with strategy.scope():
-        vae = build_cvae(size, args.latent_dim, args.width, args.encoder_input, args.kl_weight,
-                         args.zero_z, chroma_weights, args.seed)
+        vae = build_cvae(size, args.latent_dim, args.width, args.encoder_input, args.chroma_loss,
+                         args.kl_weight or KL_WEIGHT[args.chroma_loss], args.zero_z,
+                         chroma_weights, args.seed, chroma_prior(chroma) if classes else None)
         vae.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
     return vae
 
@@ -233,7 +244,7 @@ def main():
     if not val_paths:
         print("train.py: too few photos to hold some out: no validation this run")
     print(f"train.py: {len(train_paths)} training and {len(val_paths)} validation images of "
-          f"{size}x{size}; encoder sees {vae.encoder_input}; latent "
+          f"{size}x{size}; encoder sees {vae.encoder_input}; {vae.chroma_loss} loss; latent "
           f"{vae.decoder.inputs[0].shape[-1]}; {strategy.num_replicas_in_sync} replica(s)"
           + (f"; resuming after epoch {initial_epoch}" if initial_epoch else ""))
 

@@ -105,8 +105,8 @@ def measure():
         os.link(base[i % len(base)], work / "images" / f"copy{i:05d}-{base[i % len(base)].name}")
 
     # The rarity weights' values do not change the work: all ones stand in for them.
-    vae = build_cvae(112, train.LATENT_DIM, train.WIDTH, "color", train.KL_WEIGHT, train.ZERO_Z,
-                     np.ones(CHROMA_BINS**2), 0)
+    vae = build_cvae(112, train.LATENT_DIM, train.WIDTH, "color", train.CHROMA_LOSS,
+                     train.KL_WEIGHT[train.CHROMA_LOSS], train.ZERO_Z, np.ones(CHROMA_BINS**2), 0)
     vae.compile(optimizer=keras.optimizers.Adam(train.LEARNING_RATE))
     figures["train_flops"] = 3 * (forward_flops(vae.encoder) + forward_flops(vae.decoder))
     ds = make_dataset(list_images(work / "images"), 112, train.BATCH_SIZE, shuffle=True, seed=0)

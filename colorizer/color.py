@@ -17,7 +17,7 @@ LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 _LUMA_FIXED = np.array([19595, 38470, 7471], np.uint32)
 _SEXTANT = np.pi / 3  # hexcone hue is measured in sixths of a turn
 GRAY_MEAN_SATURATION = 2.0 / 255  # below this mean chroma a photo counts as grayscale
-CHROMA_BINS = 16  # bins per axis of the chroma plane [-1, 1]², for class rebalancing
+CHROMA_BINS = 16  # bins per axis of the chroma plane [-1, 1]²: color classes and rebalancing
 # The uint8 gray is off by up to half a level; without this slack a saturated pixel at the gamut
 # edge would lose several levels of saturation to that rounding alone.
 _GAMUT_SLACK = 0.5 / 255
@@ -104,6 +104,20 @@ def chroma_bin(chroma):
     return cell[..., 0] * CHROMA_BINS + cell[..., 1]
 
 
+def chroma_bin_centers():
+    """float32 (CHROMA_BINS², 2): the chroma at the center of each chroma_bin."""
+    centers = (np.arange(CHROMA_BINS) + 0.5) * (2 / CHROMA_BINS) - 1
+    return np.stack(np.meshgrid(centers, centers, indexing="ij"), -1).reshape(-1, 2).astype(np.float32)
+
+
+def chroma_prior(chroma, blur_bins=1.0):
+    """float64 (CHROMA_BINS²,): the share of the pixels of `chroma` in each chroma_bin, smoothed
+    over neighbouring bins (a Gaussian of blur_bins), summing to 1."""
+    counts = np.bincount(chroma_bin(chroma).ravel(), minlength=CHROMA_BINS**2).astype(np.float64)
+    prob = cv2.GaussianBlur(counts.reshape(CHROMA_BINS, CHROMA_BINS), (0, 0), blur_bins).ravel()
+    return prob / prob.sum()
+
+
 def rebalancing_weights(chroma, mix=0.5, blur_bins=1.0):
     """Per-bin loss weights that make rare colors count (Zhang, Isola and Efros 2016, eq. 4).
 
@@ -111,12 +125,9 @@ def rebalancing_weights(chroma, mix=0.5, blur_bins=1.0):
     the bins a color can reach (saturation ≤ 1), inverted and scaled so the mean weight over the
     training pixels is 1. Returns float32 (CHROMA_BINS²,): index it with chroma_bin.
     """
-    counts = np.bincount(chroma_bin(chroma).ravel(), minlength=CHROMA_BINS**2).astype(np.float64)
-    prob = cv2.GaussianBlur(counts.reshape(CHROMA_BINS, CHROMA_BINS), (0, 0), blur_bins).ravel()
-    prob /= prob.sum()
-    centers = (np.arange(CHROMA_BINS) + 0.5) * (2 / CHROMA_BINS) - 1
-    reachable = (np.hypot(*np.meshgrid(centers, centers, indexing="ij")) <= 1).ravel()
+    prob = chroma_prior(chroma, blur_bins)
+    reachable = np.hypot(*chroma_bin_centers().T) <= 1
     with np.errstate(divide="ignore"):  # bins no color reaches may be empty: set below
         weights = 1 / ((1 - mix) * prob + mix * reachable / reachable.sum())
     weights[~reachable] = weights[reachable].max()
-    return (weights / (counts @ weights / counts.sum())).astype(np.float32)
+    return (weights / weights[chroma_bin(chroma)].mean()).astype(np.float32)

@@ -25,6 +25,13 @@ ENCODER_INPUTS = ("color", "gray")  # the recognition network sees gray and colo
 # Drawn colorizations take z from N(0, τ² I): 1.5 gave bolder, more varied draws than 1 at no
 # measured cost to the best of 8 (README, Quality).
 TEMPERATURE = 1.5
+# What the decoder learns: the chroma itself (squared error, the original project's), or a
+# probability per chroma class (cross-entropy, Zhang et al. 2016), which can pick one of the
+# colors a region may have where a squared error paints their mean (green and brown: yellow).
+CHROMA_LOSSES = ("squared", "classes")
+# A class decoder paints the annealed mean of its probabilities, Zhang et al.'s T = 0.38:
+# between their mean (T = 1, dull where colors compete) and their mode (T → 0, patchy).
+ANNEALED_MEAN_T = 0.38
 DOWNSAMPLINGS = 4  # the decoder's U-Net halves the gray this many times...
 SIZE_MULTIPLE = 2**DOWNSAMPLINGS  # ...so a trainable image side is a multiple of this
 

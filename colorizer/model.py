@@ -11,9 +11,11 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from .color import CHROMA_BINS, merge
-from .config import DOWNSAMPLINGS, ENCODER_INPUTS, TEMPERATURE
+from .color import CHROMA_BINS, chroma_bin_centers, merge
+from .config import ANNEALED_MEAN_T, CHROMA_LOSSES, DOWNSAMPLINGS, ENCODER_INPUTS, TEMPERATURE
 from .distribute import is_multiworker
+
+CLASS_LOGITS = "chroma_logits"  # the layer a class decoder is trained on
 
 
 def _conv(x, filters, strides=1, z=None, name=None):
@@ -50,11 +52,15 @@ def build_encoder(size, latent_dim, width, encoder_input):
     return keras.Model(inputs, [z_mean, z_log_var], name="main_vae_encoder")
 
 
-def build_decoder(size, latent_dim, width):
+def build_decoder(size, latent_dim, width, chroma_loss="squared", class_prior=None):
     """p(color | z, gray): a U-Net over the full-size gray with z added in at every scale.
 
     Chroma is predicted at half size and upsampled bilinearly: color varies slowly, so the
-    full-size work goes into reading the gray, not into painting it.
+    full-size work goes into reading the gray, not into painting it. With chroma_loss "classes"
+    the U-Net gives a probability per chroma class and paints their annealed mean, inside the
+    model, so the decoder's inputs and output are the same for both losses. Its class logits
+    start at the log of class_prior (colorizer.color.chroma_prior of the training colors; None:
+    all alike): at a learning rate of 1e-3 a bias would take thousands of steps to get there.
     """
     z = keras.Input((latent_dim,), name="z")
     gray = keras.Input((size, size, 1), name="gray")
@@ -76,9 +82,35 @@ def build_decoder(size, latent_dim, width):
         x = layers.UpSampling2D(name=f"up{level + 1}")(x)
         x = layers.Concatenate(name=f"up{level + 1}_merge")([x, skips[level]])
         x = _conv(x, width * 2**level, z=z, name=f"up{level + 1}_conv")
-    chroma_half = layers.Conv2D(2, 3, padding="same", activation="tanh", name="chroma_half")(x)
+    if chroma_loss == "squared":
+        chroma_half = layers.Conv2D(2, 3, padding="same", activation="tanh", name="chroma_half")(x)
+    else:
+        logits = layers.Conv2D(CHROMA_BINS**2, 1, name=CLASS_LOGITS)(x)
+        x = layers.Rescaling(1 / ANNEALED_MEAN_T, name="chroma_annealed")(logits)
+        x = layers.Softmax(name="chroma_probabilities")(x)
+        # The mean of the class centers under those probabilities: a fixed 1×1 convolution.
+        chroma_half = layers.Conv2D(2, 1, use_bias=False, trainable=False, name="chroma_half")(x)
     chroma = layers.UpSampling2D(interpolation="bilinear", name="chroma")(chroma_half)
-    return keras.Model([z, gray], chroma, name="main_vae_decoder")
+    decoder = keras.Model([z, gray], chroma, name="main_vae_decoder")
+    if chroma_loss == "classes":
+        decoder.get_layer("chroma_half").set_weights([chroma_bin_centers()[None, None]])
+        if class_prior is not None:
+            decoder.get_layer(CLASS_LOGITS).bias.assign(np.log(np.maximum(class_prior, 1e-6)))
+    return decoder
+
+
+def class_targets(chroma):
+    """float chroma (B, H, W, 2) -> each pixel's share of the CHROMA_BINS² classes (B, H, W, K):
+    on each axis split between the two nearest class centers, so the shares' mean is the chroma."""
+    position = ops.clip((chroma + 1) * (CHROMA_BINS / 2) - 0.5, 0, CHROMA_BINS - 1)
+    low = ops.floor(position)
+    high_share = (position - low)[..., None]
+    low = ops.cast(low, "int32")
+    high = ops.minimum(low + 1, CHROMA_BINS - 1)
+    per_axis = (ops.one_hot(low, CHROMA_BINS) * (1 - high_share)
+                + ops.one_hot(high, CHROMA_BINS) * high_share)  # (B, H, W, 2, CHROMA_BINS)
+    joint = per_axis[..., 0, :, None] * per_axis[..., 1, None, :]
+    return ops.reshape(joint, (-1, *chroma.shape[1:3], CHROMA_BINS**2))
 
 
 @keras.saving.register_keras_serializable(package="colorizer")
@@ -104,10 +136,11 @@ class Sampling(layers.Layer):
 class CVAE(keras.Model):
     """Encoder and decoder trained together on the evidence lower bound.
 
-    Reconstruction: squared chroma error, each pixel weighted by how rare its true color is
-    (chroma_weights, indexed by colorizer.color.chroma_bin; None weighs all alike), summed over
-    pixels and channels; KL to N(0, I) summed over the latent; both averaged over the batch, the
-    KL weighted by kl_weight. A share zero_z of each batch is decoded from z = 0 instead of the
+    Reconstruction: the squared chroma error summed over pixels and channels or, for a class
+    decoder, the cross-entropy of its class logits against class_targets of the half-size true
+    chroma, summed over pixels; each pixel weighted by how rare its true color is
+    (chroma_weights, indexed by colorizer.color.chroma_bin; None weighs all alike). KL to N(0, I)
+    summed over the latent; both averaged over the batch, the KL weighted by kl_weight. A share zero_z of each batch is decoded from z = 0 instead of the
     encoder's z (Sohn et al. 2015's hybrid objective): the decoder must then find the colors in
     the gray itself, so z = 0 gives this photo's likely colors instead of an average tint.
     """
@@ -121,6 +154,10 @@ class CVAE(keras.Model):
         self.zero_z = zero_z
         self.chroma_weights = None if chroma_weights is None else [float(w) for w in chroma_weights]
         self.seed = seed
+        # A class decoder learns from its logits: a view of the same layers up to them.
+        self.class_logits = (keras.Model(decoder.inputs, decoder.get_layer(CLASS_LOGITS).output,
+                                         name="class_logits")
+                             if any(layer.name == CLASS_LOGITS for layer in decoder.layers) else None)
         self.sampling = Sampling(seed=seed, name="sampling")
         self.zero_z_seed = keras.random.SeedGenerator(None if seed is None else seed + 1)
         self.total_loss_tracker = keras.metrics.Mean(name="loss")
@@ -135,6 +172,10 @@ class CVAE(keras.Model):
         return "color" if len(self.encoder.inputs) == 2 else "gray"
 
     @property
+    def chroma_loss(self):
+        return "squared" if self.class_logits is None else "classes"
+
+    @property
     def metrics(self):
         return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
 
@@ -145,7 +186,8 @@ class CVAE(keras.Model):
         if training and self.zero_z:
             draw = keras.random.uniform((ops.shape(z)[0], 1), seed=self.zero_z_seed)
             z = z * ops.cast(draw >= self.zero_z, z.dtype)
-        return self.decoder([z, gray], training=training), z_mean, z_log_var
+        decoder = self.decoder if self.class_logits is None else self.class_logits
+        return decoder([z, gray], training=training), z_mean, z_log_var
 
     def _pixel_weights(self, chroma):
         """Each pixel's loss weight, (B, S, S, 1), from its true chroma's bin."""
@@ -155,11 +197,15 @@ class CVAE(keras.Model):
 
     def _elbo_terms(self, data, training):
         gray, chroma = data
-        reconstruction, z_mean, z_log_var = self((gray, chroma), training=training)
-        squared_error = ops.square(chroma - reconstruction)
+        prediction, z_mean, z_log_var = self((gray, chroma), training=training)
+        if self.class_logits is None:
+            error = ops.square(chroma - prediction)
+        else:
+            chroma = ops.average_pool(chroma, 2, 2)  # the classes are predicted at half size
+            error = -ops.sum(class_targets(chroma) * ops.log_softmax(prediction), -1, keepdims=True)
         if self.chroma_weights is not None:
-            squared_error = squared_error * self._pixel_weights(chroma)
-        reconstruction_loss = ops.mean(ops.sum(squared_error, axis=(1, 2, 3)))
+            error = error * self._pixel_weights(chroma)
+        reconstruction_loss = ops.mean(ops.sum(error, axis=(1, 2, 3)))
         kl = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
         kl_loss = ops.mean(ops.sum(kl, axis=1))
         return reconstruction_loss + self.kl_weight * kl_loss, reconstruction_loss, kl_loss
@@ -241,10 +287,13 @@ def colorize(decoder, grays, z):
     return merge(np.repeat(grays, len(z) // len(grays), axis=0), predict_chroma(decoder, grays, z))
 
 
-def build_cvae(size, latent_dim, width, encoder_input, kl_weight, zero_z, chroma_weights, seed):
+def build_cvae(size, latent_dim, width, encoder_input, chroma_loss, kl_weight, zero_z,
+               chroma_weights, seed, class_prior=None):
     if encoder_input not in ENCODER_INPUTS:
         raise ValueError(f"encoder_input must be one of {ENCODER_INPUTS}")
+    if chroma_loss not in CHROMA_LOSSES:
+        raise ValueError(f"chroma_loss must be one of {CHROMA_LOSSES}")
     encoder = build_encoder(size, latent_dim, width, encoder_input)
-    decoder = build_decoder(size, latent_dim, width)
+    decoder = build_decoder(size, latent_dim, width, chroma_loss, class_prior)
     return CVAE(encoder, decoder, kl_weight=kl_weight, zero_z=zero_z, chroma_weights=chroma_weights,
                 seed=seed, name="main_vae")

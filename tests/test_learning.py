@@ -1,13 +1,15 @@
 """The model learns: trained on one photo for a few dozen steps, it colors that photo closer to
-the original than the gray does, with the right hues."""
+the original than the gray does, with the right hues, with either chroma loss."""
 
 import csv
 import os
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from colorizer import config
+from colorizer.color import chroma_bin_centers, rgb_to_chroma
 from colorizer.metrics import colorfulness
 from conftest import run_script
 from train import FINAL_LEARNING_RATE, LEARNING_RATE
@@ -15,7 +17,23 @@ from train import FINAL_LEARNING_RATE, LEARNING_RATE
 COPIES, EPOCHS = 12, 5  # 60 images of one photo, batches of 4: 15 steps an epoch
 
 
-def test_a_model_trained_on_one_photo_colors_it_closer_than_gray(color_photos, tmp_path):
+def test_class_targets_split_each_chroma_so_their_mean_is_it(color_photos):
+    from keras import ops
+
+    from colorizer.model import class_targets
+
+    chroma = rgb_to_chroma(color_photos[0][:64, :64])[None]
+    targets = ops.convert_to_numpy(class_targets(chroma))
+    assert targets.shape == (1, 64, 64, len(chroma_bin_centers()))
+    assert np.allclose(targets.sum(-1), 1) and (targets >= 0).all()
+    assert (targets > 0).sum(-1).max() <= 4  # the two nearest centers on each axis
+    edge = chroma_bin_centers().max()  # beyond the outer centers, the nearest one
+    assert np.allclose(targets @ chroma_bin_centers(), np.clip(chroma, -edge, edge), atol=1e-5)
+
+
+@pytest.mark.parametrize("chroma_loss", config.CHROMA_LOSSES)
+def test_a_model_trained_on_one_photo_colors_it_closer_than_gray(color_photos, tmp_path,
+                                                                  chroma_loss):
     img = max(color_photos[:20], key=lambda p: colorfulness(p[:200, :200]))
     (tmp_path / "photo").mkdir()
     Image.fromarray(img).save(tmp_path / "photo" / "photo.png")
@@ -25,8 +43,9 @@ def test_a_model_trained_on_one_photo_colors_it_closer_than_gray(color_photos, t
     for copy in range(1, COPIES):  # more steps per epoch: epochs' checkpoints and plots cost more
         for path in images:
             os.link(path, path.with_name(f"copy{copy}-{path.name}"))
-    run_script("train.py", "--epochs", str(EPOCHS), "--batch-size", "4", "--width", "8",
-               cwd=tmp_path)
+    log = run_script("train.py", "--epochs", str(EPOCHS), "--batch-size", "4", "--width", "8",
+                     "--chroma-loss", chroma_loss, cwd=tmp_path)
+    assert f"{chroma_loss} loss" in log.stdout
     with open(tmp_path / "models" / config.HISTORY_CSV) as f:
         rates = [float(row["learning_rate"]) for row in csv.DictReader(f)]
     assert len(rates) == EPOCHS and rates == sorted(rates, reverse=True)
