@@ -140,7 +140,8 @@ def new_model(args, size, train_paths, strategy):
     keras.utils.set_random_seed(args.seed)
     classes = args.chroma_loss == "classes"
     chroma = training_chroma(train_paths, args.seed) if classes or args.rebalance_mix < 1 else None
-    chroma_weights = None if args.rebalance_mix == 1 else rebalancing_weights(chroma, args.rebalance_mix)
+    chroma_weights = (None if args.rebalance_mix == 1 else
+                      rebalancing_weights(chroma, args.rebalance_mix))
     with strategy.scope():
         vae = build_cvae(size, args.latent_dim, args.width, args.encoder_input, args.chroma_loss,
                          args.kl_weight or KL_WEIGHT[args.chroma_loss], args.zero_z,

@@ -27,7 +27,7 @@ ENCODER_INPUTS = ("color", "gray")  # the recognition network sees gray and colo
 TEMPERATURE = 1.5
 # What the decoder learns: the chroma itself (squared error, the original project's), or a
 # probability per chroma class (cross-entropy, Zhang et al. 2016), which can pick one of the
-# colors a region may have where a squared error paints their mean (green and brown: yellow).
+# colors a region may have where a squared error paints their mean (docs/quality.md).
 CHROMA_LOSSES = ("squared", "classes")
 # A class decoder paints the annealed mean of its probabilities, Zhang et al.'s T = 0.38:
 # between their mean (T = 1, dull where colors compete) and their mode (T → 0, patchy).

@@ -140,9 +140,10 @@ class CVAE(keras.Model):
     decoder, the cross-entropy of its class logits against class_targets of the half-size true
     chroma, summed over pixels; each pixel weighted by how rare its true color is
     (chroma_weights, indexed by colorizer.color.chroma_bin; None weighs all alike). KL to N(0, I)
-    summed over the latent; both averaged over the batch, the KL weighted by kl_weight. A share zero_z of each batch is decoded from z = 0 instead of the
-    encoder's z (Sohn et al. 2015's hybrid objective): the decoder must then find the colors in
-    the gray itself, so z = 0 gives this photo's likely colors instead of an average tint.
+    summed over the latent; both averaged over the batch, the KL weighted by kl_weight. A share
+    zero_z of each batch is decoded from z = 0 instead of the encoder's z (Sohn et al. 2015's
+    hybrid objective): the decoder must then find the colors in the gray itself, so z = 0 gives
+    this photo's likely colors instead of an average tint.
     """
 
     def __init__(self, encoder, decoder, kl_weight, zero_z=0.0, chroma_weights=None, seed=None,
