@@ -156,9 +156,9 @@ class CVAE(keras.Model):
         self.chroma_weights = None if chroma_weights is None else [float(w) for w in chroma_weights]
         self.seed = seed
         # A class decoder learns from its logits: a view of the same layers up to them.
+        names = [layer.name for layer in decoder.layers]
         self.class_logits = (keras.Model(decoder.inputs, decoder.get_layer(CLASS_LOGITS).output,
-                                         name="class_logits")
-                             if any(layer.name == CLASS_LOGITS for layer in decoder.layers) else None)
+                                         name="class_logits") if CLASS_LOGITS in names else None)
         self.sampling = Sampling(seed=seed, name="sampling")
         self.zero_z_seed = keras.random.SeedGenerator(None if seed is None else seed + 1)
         self.total_loss_tracker = keras.metrics.Mean(name="loss")
