@@ -121,13 +121,13 @@ def write_photo(title, stem, img_rgb, chroma_samples, random_hues, output_dir):
     samples_rgb = np.stack([merge_resized(gray, c) for c in chroma_samples])
     names = [sample_name(stem, s) for s in range(len(samples_rgb))]
     for name, sample_rgb in zip(names, samples_rgb):
-        save_png(Image.fromarray(sample_rgb), output_dir / name)
+        save_png(sample_rgb, output_dir / name)
     gray_name = f"{GALLERY_DIR}/{stem}_gray.png"
-    save_png(Image.fromarray(gray), output_dir / gray_name)
+    save_png(gray, output_dir / gray_name)
     if is_grayscale(img_rgb):
         return None, (title, gray_name, names, None)
     original_name = f"{GALLERY_DIR}/{stem}_original.png"
-    save_png(Image.fromarray(img_rgb), output_dir / original_name)
+    save_png(img_rgb, output_dir / original_name)
     row, counts = score_photo(samples_rgb, img_rgb, gray, random_hues, SCORE_MAX_SIDE)
     return ({"photo": title, **row}, counts), (title, gray_name, names, original_name)
 

@@ -9,7 +9,6 @@ error in it is an error of the same size in RGB, so a loss on it tracks the erro
 Color is stored as the point saturation · (cos h, sin h): two channels, the "chroma".
 """
 
-import cv2
 import numpy as np
 
 LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
@@ -48,14 +47,21 @@ def rgb_to_chroma(img_rgb):
 
 def chroma_to_hue_saturation(chroma):
     """float (..., 2) -> (hue in degrees 0–360, saturation 0–1)."""
-    hue = np.degrees(np.arctan2(chroma[..., 1], chroma[..., 0])) % 360
+    angle = np.degrees(np.arctan2(chroma[..., 1], chroma[..., 0]))
+    # angle % 360, to the bit: atan2 lies in [-180, 180]; a float modulo is several times slower.
+    hue = np.where(angle < 0, angle + angle.dtype.type(360), angle)
     return hue, np.hypot(chroma[..., 0], chroma[..., 1])
 
 
 def _pure_hue_rgb(hue_deg):
     """Hue in degrees (...) -> the fully saturated color of that hue, float RGB (..., 3) on 0–1."""
-    k = (np.array([5, 3, 1], np.float32) + (hue_deg / 60)[..., None]) % 6
-    return 1 - np.clip(np.minimum(k, 4 - k), 0, 1)
+    sixths = hue_deg / hue_deg.dtype.type(60)
+    channels = []
+    for offset in (5, 3, 1):  # R, G, B
+        k = offset + sixths  # in [1, 11]: (offset + sixths) % 6, to the bit, is this below 6
+        k = np.where(k >= 6, k - 6, k)
+        channels.append(1 - np.clip(np.minimum(k, 4 - k), 0, 1))
+    return np.stack(channels, -1)
 
 
 def merge(gray, chroma):
@@ -64,15 +70,17 @@ def merge(gray, chroma):
     The color is added along a direction of zero luma, so brightness is kept exactly; where the
     hue cannot reach that saturation at this brightness, the saturation is cut to the gamut edge.
     """
-    y = gray.astype(np.float32)[..., None] / 255
+    y = gray.astype(np.float32) / 255
     hue, sat = chroma_to_hue_saturation(chroma.astype(np.float32))
     pure = _pure_hue_rgb(hue)
     direction = pure - (pure @ LUMA_WEIGHTS)[..., None]
+    headroom, footroom = 1 + _GAMUT_SLACK - y, -(y + _GAMUT_SLACK)
     with np.errstate(divide="ignore", invalid="ignore"):
-        room = np.where(direction > 0, (1 + _GAMUT_SLACK - y) / direction,
-                        np.where(direction < 0, -(y + _GAMUT_SLACK) / direction, np.inf))
-    sat = np.minimum(sat, np.minimum(np.minimum(room[..., 0], room[..., 1]), room[..., 2]))
-    rgb = y + sat[..., None] * direction
+        for channel in range(3):  # the saturation each channel allows before it leaves 0–1
+            step = direction[..., channel]
+            room = np.where(step > 0, headroom, footroom) / step
+            sat = np.minimum(sat, np.where(step != 0, room, np.inf))
+    rgb = y[..., None] + sat[..., None] * direction
     return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
 
 
@@ -81,6 +89,8 @@ def merge_resized(gray, chroma_small, strip_rows=512):
 
     Works in strips of rows, so a 12-megapixel photo needs only a few strips' worth of floats.
     """
+    import cv2  # here, not at the top: cleanup_data.py needs this module, not OpenCV's 40 ms import
+
     height, width = gray.shape
     chroma = cv2.resize(chroma_small.astype(np.float32), (width, height),
                         interpolation=cv2.INTER_LINEAR)
@@ -113,6 +123,8 @@ def chroma_bin_centers():
 def chroma_prior(chroma, blur_bins=1.0):
     """float64 (CHROMA_BINS²,): the share of the pixels of `chroma` in each chroma_bin, smoothed
     over neighbouring bins (a Gaussian of blur_bins), summing to 1."""
+    import cv2
+
     counts = np.bincount(chroma_bin(chroma).ravel(), minlength=CHROMA_BINS**2).astype(np.float64)
     prob = cv2.GaussianBlur(counts.reshape(CHROMA_BINS, CHROMA_BINS), (0, 0), blur_bins).ravel()
     return prob / prob.sum()

@@ -56,10 +56,16 @@ def opponent(img_rgb):
                      (rgb[..., 0] + rgb[..., 1]) / 2 - rgb[..., 2]], -1)
 
 
+def _degrees_0_360(angle):
+    """angle % 360 to the bit for angles in (-360, 720), without numpy's slower float modulo."""
+    return np.where(angle < 0, angle + 360, np.where(angle >= 360, angle - 360, angle))
+
+
 def hue_and_chroma(img_rgb):
     """uint8 RGB (..., 3) -> (hue in degrees 0–360, chroma), each (...)."""
-    opp = opponent(img_rgb)
-    return np.degrees(np.arctan2(opp[..., 1], opp[..., 0])) % 360, np.hypot(opp[..., 0], opp[..., 1])
+    rgb = img_rgb.astype(np.float64)
+    rg, yb = rgb[..., 0] - rgb[..., 1], (rgb[..., 0] + rgb[..., 1]) / 2 - rgb[..., 2]
+    return _degrees_0_360(np.degrees(np.arctan2(yb, rg))), np.hypot(rg, yb)
 
 
 def hue_sector(hue):
@@ -68,7 +74,7 @@ def hue_sector(hue):
 
 
 def _within(hue_a, hue_b):
-    return np.abs((hue_a - hue_b + 180) % 360 - 180) <= HIT_DEGREES
+    return np.abs(_degrees_0_360(hue_a - hue_b + 180) - 180) <= HIT_DEGREES
 
 
 def hue_counts(samples_rgb, img_orig, random_hues):
@@ -80,15 +86,16 @@ def hue_counts(samples_rgb, img_orig, random_hues):
     hue_orig, chroma_orig = hue_and_chroma(img_orig)
     colored = chroma_orig >= COLORED_CHROMA
     hue_orig = hue_orig[colored]
-    sector = hue_sector(hue_orig)
+    # Each colored pixel's sector as a column of ones: hits (K, pixels) @ it counts per sector.
+    in_sector = np.arange(6) == hue_sector(hue_orig)[:, None]
 
     def per_sector(hit):  # hit (K, colored pixels) -> (K, 6)
-        return np.stack([np.bincount(sector, weights=h, minlength=6) for h in hit.astype(float)])
+        return hit.astype(np.float64) @ in_sector
 
     hue_out, chroma_out = hue_and_chroma(samples_rgb[:, colored])
     hits = _within(hue_out, hue_orig) & (chroma_out >= HIT_CHROMA)
     flat = lambda hues: per_sector(_within(np.asarray(hues, float)[:, None], hue_orig))  # noqa: E731
-    return {"colored": np.bincount(sector, minlength=6).astype(float), "hits": per_sector(hits),
+    return {"colored": in_sector.sum(0).astype(float), "hits": per_sector(hits),
             "floor_global": flat(FLOOR_HUES), "floor_random": flat(random_hues)}
 
 

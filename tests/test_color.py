@@ -75,3 +75,34 @@ def test_rebalancing_weighs_rare_colors_up(color_photos):
     common, rare = counts.argmax(), np.flatnonzero(counts == counts[counts > 0].min())[0]
     assert weights[rare] > 2 * weights[common]
     assert np.allclose(rebalancing_weights(chroma, mix=1.0)[counts > 0], 1, rtol=0.2)
+
+
+def _merge_as_written(gray, chroma):
+    """merge's formulas as plainly as they read (a float modulo, a where per side): the faster
+    merge must give these pixels to the bit, so the speed work changes no output."""
+    from colorizer.color import _GAMUT_SLACK, LUMA_WEIGHTS
+
+    y = gray.astype(np.float32)[..., None] / 255
+    chroma = chroma.astype(np.float32)
+    hue = np.degrees(np.arctan2(chroma[..., 1], chroma[..., 0])) % 360
+    sat = np.hypot(chroma[..., 0], chroma[..., 1])
+    k = (np.array([5, 3, 1], np.float32) + (hue / 60)[..., None]) % 6
+    pure = 1 - np.clip(np.minimum(k, 4 - k), 0, 1)
+    direction = pure - (pure @ LUMA_WEIGHTS)[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.where(direction > 0, (1 + _GAMUT_SLACK - y) / direction,
+                        np.where(direction < 0, -(y + _GAMUT_SLACK) / direction, np.inf))
+    sat = np.minimum(sat, room.min(-1))
+    return np.clip(np.rint((y + sat[..., None] * direction) * 255), 0, 255).astype(np.uint8)
+
+
+def test_merge_gives_the_pixels_of_its_plain_formulas_to_the_bit(color_photos):
+    rng = np.random.default_rng(0)
+    chromas = [rng.uniform(-1.3, 1.3, (64, 64, 2)), rng.normal(0, 0.2, (64, 64, 2)),
+               np.array([[[0, 0], [-0.0, 0], [0, -1e-9], [-1, -1e-30], [1e-30, 0]]])]
+    grays = [rng.integers(0, 256, (64, 64), np.uint8), rng.integers(0, 256, (64, 64), np.uint8),
+             np.array([[0, 255, 128, 1, 254]], np.uint8)]
+    grays += [rgb_to_gray(img) for img in color_photos]
+    chromas += [rgb_to_chroma(img) * 1.5 for img in color_photos]
+    for gray, chroma in zip(grays, chromas):
+        assert np.array_equal(merge(gray, chroma), _merge_as_written(gray, chroma))

@@ -70,3 +70,25 @@ def test_whole_pngs_tell_from_cut_ones(tmp_path):
     assert not any(is_whole_png(tmp_path / n) for n in ("cut.png", "empty.png", "missing.png"))
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporaries
     assert (tmp_path / "whole.png").stat().st_mode & 0o777 == 0o644
+
+
+def test_png_encoding_keeps_every_pixel_of_gray_and_color():
+    import io
+
+    import numpy as np
+    import pytest
+
+    from colorizer.images import encode_png
+
+    rng = np.random.default_rng(0)
+    photo = np.asarray(square(open_rgb(sample_photo_paths()[0], 112), 112))
+    for pixels in (photo, photo[..., 1], rng.integers(0, 256, (7, 5, 3), np.uint8),
+                   np.full((1, 1), 255, np.uint8)):
+        with Image.open(io.BytesIO(encode_png(pixels))) as img:
+            assert img.mode == ("RGB" if pixels.ndim == 3 else "L")
+            assert np.array_equal(np.asarray(img), pixels)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(encode_png(Image.fromarray(photo))))),
+                          photo)
+    for bad in (photo.astype(np.float32), np.zeros((4, 4, 4), np.uint8)):
+        with pytest.raises(ValueError):
+            encode_png(bad)
