@@ -152,7 +152,7 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    from colorizer.model import predict_chroma, prior_z
+    from colorizer.model import chroma_batches, prior_z
 
     try:
         decoder = keras.saving.load_model(decoder_path)  # safe mode stays on
@@ -181,10 +181,8 @@ def main():
         sys.exit(f"test.py: no readable photos in {input_path}")
 
     z = prior_z(len(paths), args.samples, latent_dim, args.seed, args.temperature)
-    chroma_small = predict_chroma(decoder, np.stack(grays_small), z)
 
     # Pass 2: color laid onto each photo's own gray, at its own size; scores; the gallery.
-    # Threads share the cores: PNG encoding, resizing and most of numpy run outside the GIL.
     (output_dir / GALLERY_DIR).mkdir(parents=True, exist_ok=True)
     earlier = read_manifest(output_dir)
     for name in (METRICS_FILE, HUE_FILE, GALLERY_FILE):
@@ -192,13 +190,20 @@ def main():
     # The random-tint floor's hues: args.samples per photo, the same in every run.
     random_hues = np.random.default_rng(RANDOM_FLOOR_SEED).uniform(0, 360, (len(paths), args.samples))
 
-    def finish(i, stem):
+    def finish(i, stem, chroma):
         img_rgb = imgs_small[i] if imgs_small[i] is not None else load_photo(paths[i], size, True)
-        chroma = chroma_small[i * args.samples:(i + 1) * args.samples]
         return write_photo(paths[i].name, stem, img_rgb, chroma, random_hues[i], output_dir)
 
+    # Threads finish a batch's photos while the decoder colors the next: it leaves a fifth of
+    # the cores idle. PNG encoding, resizing and most of numpy run outside the GIL.
+    stems = output_stems(paths, args.samples)
     with ThreadPoolExecutor(THREADS) as pool:
-        finished = list(pool.map(finish, range(len(paths)), output_stems(paths, args.samples)))
+        pending = []
+        for first, chroma in chroma_batches(decoder, np.stack(grays_small), z):
+            for i in range(first, first + len(chroma) // args.samples):
+                at = (i - first) * args.samples
+                pending.append(pool.submit(finish, i, stems[i], chroma[at:at + args.samples]))
+        finished = [job.result() for job in pending]
     scored = [score for score, _ in finished if score is not None]
     rows, counts = [row for row, _ in scored], [c for _, c in scored]
     entries = [entry for _, entry in finished]

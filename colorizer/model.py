@@ -269,18 +269,28 @@ def prior_z(n_photos, samples, latent_dim, seed=None, temperature=TEMPERATURE):
     return z.reshape(n_photos * samples, latent_dim).astype(np.float32)
 
 
-def predict_chroma(decoder, grays, z, batch_size=256):  # batch sizes compared: docs/speed.md
+def chroma_batches(decoder, grays, z, batch_size=256):  # batch sizes compared: docs/speed.md
     """The decoder's chroma for len(z) // len(grays) colorizations of each gray, photo after
-    photo: uint8 grays (P, S, S) and z (P·N, latent) -> float32 chroma (P·N, S, S, 2)."""
-    gray_in = np.repeat(grays, len(z) // len(grays), axis=0)[..., None].astype(np.float32)
+    photo, a batch of whole photos at a time: uint8 grays (P, S, S) and z (P·N, latent) -> yields
+    (index of the batch's first photo, float32 chroma (photos in the batch · N, S, S, 2))."""
+    samples = len(z) // len(grays)
+    photos_per_batch = max(1, batch_size // samples)
     # One traced graph, not predict: predict would spread the work over a tf.distribute cluster,
     # which a callback running on the chief alone must not do. The graph runs the decoder faster
     # than layer-by-layer eager calls (docs/speed.md), with the same numbers.
     decode = tf.function(lambda z_batch, gray_batch: decoder([z_batch, gray_batch], training=False),
                          input_signature=[tf.TensorSpec((None, z.shape[-1]), tf.float32),
-                                          tf.TensorSpec((None, *gray_in.shape[1:]), tf.float32)])
-    return np.concatenate([decode(z[i:i + batch_size], gray_in[i:i + batch_size]).numpy()
-                           for i in range(0, len(z), batch_size)])
+                                          tf.TensorSpec((None, *grays.shape[1:], 1), tf.float32)])
+    for first in range(0, len(grays), photos_per_batch):
+        batch = slice(first, first + photos_per_batch)
+        gray_in = np.repeat(grays[batch], samples, axis=0)[..., None].astype(np.float32)
+        z_batch = z[first * samples:(first + photos_per_batch) * samples]
+        yield first, decode(z_batch, gray_in).numpy()
+
+
+def predict_chroma(decoder, grays, z, batch_size=256):
+    """chroma_batches, all at once: float32 chroma (P·N, S, S, 2)."""
+    return np.concatenate([chroma for _, chroma in chroma_batches(decoder, grays, z, batch_size)])
 
 
 def colorize(decoder, grays, z):
