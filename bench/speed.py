@@ -19,11 +19,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from colorizer.config import SHARED_SAMPLE_DIR as SHARED  # noqa: E402
+
+import keras  # noqa: E402  (after colorizer, which sets TensorFlow's options)
 TRAIN_IMAGES = 19_600
 WARMUP_STEPS, TIMED_STEPS = 5, 40
 DECODER_COLORIZATIONS = 2048
@@ -33,6 +36,23 @@ def run(*args):
     start = time.perf_counter()
     subprocess.run([sys.executable, *map(str, args)], check=True, capture_output=True)
     return time.perf_counter() - start
+
+
+class StepClock(keras.callbacks.Callback):
+    """The time at the end of every training step. Steps are timed inside one fit: a new
+    iterator first refills the shuffle buffer with the whole set (seconds), which a real run
+    does once an epoch, so timing whole fit calls would count that against a few steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.ends = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.ends.append(time.perf_counter())
+
+    def images_per_s(self, skip, batch_size):
+        ends = self.ends[skip - 1:]
+        return (len(ends) - 1) * batch_size / (ends[-1] - ends[0])
 
 
 def peak_gflops(tf):
@@ -86,7 +106,6 @@ def measure():
     work.mkdir(parents=True)
     start_wall, start_busy, start_own = time.perf_counter(), cpu_busy_seconds(), own_cpu_seconds()
 
-    import keras
     import tensorflow as tf
 
     import train
@@ -114,10 +133,10 @@ def measure():
     for _ in ds:  # one pass fills the uint8 cache: the memory of a real run
         pass
     figures["fill_s"] = time.perf_counter() - fill_start
-    vae.fit(ds.repeat(), steps_per_epoch=WARMUP_STEPS, epochs=1, verbose=0, shuffle=False)
-    start = time.perf_counter()
-    vae.fit(ds.repeat(), steps_per_epoch=TIMED_STEPS, epochs=1, verbose=0, shuffle=False)
-    figures["train_ips"] = TIMED_STEPS * train.BATCH_SIZE / (time.perf_counter() - start)
+    clock = StepClock()
+    vae.fit(ds.repeat(), steps_per_epoch=WARMUP_STEPS + TIMED_STEPS, epochs=1, verbose=0,
+            shuffle=False, callbacks=[clock])
+    figures["train_ips"] = clock.images_per_s(WARMUP_STEPS, train.BATCH_SIZE)
     figures["rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     vae.decoder.save(work / "main_vae_decoder.keras")
 
@@ -142,6 +161,15 @@ def measure():
     t_all = run(REPO / "test.py", "--input", flat, "--output", work / "out", "--models", work,
                 "--samples", 8, "--seed", 0)
     figures["test_cps"] = (n_shared - 1) * 8 / (t_all - figures["test_one_s"])
+    # Black-and-white photos, what users color: nothing to score, the rest the same.
+    gray = work / "gray"
+    gray.mkdir()
+    for path in sorted(flat.iterdir()):
+        with Image.open(path) as img:
+            img.convert("L").save(gray / f"{path.stem}.png", compress_level=1)
+    t_gray = run(REPO / "test.py", "--input", gray, "--output", work / "out_gray", "--models", work,
+                 "--samples", 8, "--seed", 0)
+    figures["test_gray_cps"] = (n_shared - 1) * 8 / (t_gray - figures["test_one_s"])
     figures["peak_after"] = peak_gflops(tf)
     wall = time.perf_counter() - start_wall
     others = (cpu_busy_seconds() - start_busy) - (own_cpu_seconds() - start_own)
@@ -161,6 +189,9 @@ ROWS = [  # label, key, format, unit
     ("test.py --samples 8, once loaded", "test_cps", "{:.1f}", "colorizations/s"),
     ("  the decoder alone, as test.py calls it", "decode_cps", "{:.1f}", "colorizations/s"),
     ("  test.py / the decoder alone", "test_share", "{:.0%}", ""),
+    ("test.py --samples 8 on them in black and white (unscored)", "test_gray_cps", "{:.1f}",
+     "colorizations/s"),
+    ("  test.py / the decoder alone", "test_gray_share", "{:.0%}", ""),
     ("  decoder achieved / peak", "decode_share", "{:.0%}", ""),
     ("test.py start-up and one photo (whole process)", "test_one_s", "{:.1f}", "s"),
     ("cleanup_data.py on the shared JPEGs (whole process)", "cleanup_ips", "{:.1f}", "images/s"),
@@ -172,6 +203,7 @@ def derived(f):
     return {**f, "train_flops": f["train_flops"] / 1e9,
             "train_share": f["train_ips"] * f["train_flops"] / 1e9 / peak,
             "test_share": f["test_cps"] / f["decode_cps"],
+            "test_gray_share": f["test_gray_cps"] / f["decode_cps"],
             "decode_share": f["decode_cps"] * f["decode_flops"] / 1e9 / peak}
 
 
