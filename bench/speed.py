@@ -1,7 +1,7 @@
 """Speed benchmark: the machine's peak, training, test.py and cleanup_data.py throughput, memory,
 on this CPU as it is and as oneDNN uses a CPU without AVX-512 (ONEDNN_MAX_CPU_ISA=AVX2).
 
-    python bench/speed.py           # about 6 minutes on 2 CPU cores
+    python bench/speed.py           # about 8 minutes on 2 CPU cores
 
 Each kind runs in its own process: builds a 19,600-image training set (the size of the real
 augmented dataset) from the shared Mini-ImageNet sample (cleanup, augment, then hard links under
