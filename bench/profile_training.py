@@ -11,6 +11,7 @@ times on its threads, so with 2 threads they can add up to twice the step time.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -33,7 +34,8 @@ KINDS = [
     ("Conv2D", "convolutions"),
     ("Relu", "ReLU and its gradient"),
     ("MatMul", "dense layers (z projections, context, encoder head)"),
-    ("Concat", "U-Net skips (concatenate and its gradient)"), ("Slice", "U-Net skips (concatenate and its gradient)"),
+    ("Concat", "U-Net skips (concatenate and its gradient)"),
+    ("Slice", "U-Net skips (concatenate and its gradient)"),
     ("Resize", "upsampling"),
     ("Variable", "optimizer (Adam) and metrics"), ("Apply", "optimizer (Adam) and metrics"),
     ("PyFunc", "input: the color split (numpy, on tf.data's threads)"),
@@ -113,6 +115,7 @@ def main():
     vae.compile(optimizer=keras.optimizers.Adam(train.LEARNING_RATE))
     ds = make_dataset(paths, 112, train.BATCH_SIZE, shuffle=True, seed=0).repeat()
     logdir = work / "trace"
+    shutil.rmtree(logdir, ignore_errors=True)  # op_times sums every profile it finds there
     clock, profiler = StepClock(), ProfileAfter(WARMUP_STEPS, logdir)
     vae.fit(ds, steps_per_epoch=WARMUP_STEPS + PROFILED_STEPS, epochs=1, verbose=0,
             callbacks=[clock, profiler])
