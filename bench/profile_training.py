@@ -128,7 +128,8 @@ def main():
         by_kind[kind_of(op_type)] += seconds / PROFILED_STEPS
     total = sum(by_kind.values())
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "native")
-    print(f"\ntraining step, batch {train.BATCH_SIZE}, oneDNN ISA {isa}, under the profiler: {step_s * 1000:.0f} ms "
+    print(f"\ntraining step, batch {train.BATCH_SIZE}, oneDNN ISA {isa}, under the profiler: "
+          f"{step_s * 1000:.0f} ms "
           f"wall ({train.BATCH_SIZE / step_s:.1f} images/s); op time {total * 1000:.0f} ms "
           f"over the executor's threads\n")
     for kind, seconds in sorted(by_kind.items(), key=lambda kv: -kv[1]):
