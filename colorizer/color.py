@@ -36,10 +36,13 @@ def rgb_to_chroma(img_rgb):
     """uint8 RGB (..., 3) -> float32 saturation · (cos hue, sin hue), shape (..., 2)."""
     rgb = img_rgb.astype(np.float32) / 255
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    high, low = rgb.max(-1), rgb.min(-1)
+    # Channel by channel: numpy reduces a last axis of 3 ten times slower (training's input).
+    high, low = np.maximum(np.maximum(r, g), b), np.minimum(np.minimum(r, g), b)
     sat = high - low
     safe = np.where(sat > 0, sat, 1)
-    sextant = np.where(high == r, ((g - b) / safe) % 6,
+    red_side = (g - b) / safe  # in [-1, 1], never -0.0: % 6, to the bit, is this
+    red_side = np.where(red_side < 0, red_side + 6, red_side)
+    sextant = np.where(high == r, red_side,
                        np.where(high == g, (b - r) / safe + 2, (r - g) / safe + 4))
     angle = sextant * _SEXTANT
     return np.stack([sat * np.cos(angle), sat * np.sin(angle)], -1).astype(np.float32)

@@ -106,3 +106,18 @@ def test_merge_gives_the_pixels_of_its_plain_formulas_to_the_bit(color_photos):
     chromas += [rgb_to_chroma(img) * 1.5 for img in color_photos]
     for gray, chroma in zip(grays, chromas):
         assert np.array_equal(merge(gray, chroma), _merge_as_written(gray, chroma))
+
+
+def test_chroma_of_every_rgb_color_is_its_plain_formula_to_the_bit():
+    rgb = np.arange(2**24, dtype=np.uint32)
+    rgb = np.stack([rgb >> 16, (rgb >> 8) & 255, rgb & 255], -1).astype(np.uint8)
+    x = rgb.astype(np.float32) / 255
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    high, low = x.max(-1), x.min(-1)
+    sat = high - low
+    safe = np.where(sat > 0, sat, 1)
+    sextant = np.where(high == r, ((g - b) / safe) % 6,
+                       np.where(high == g, (b - r) / safe + 2, (r - g) / safe + 4))
+    angle = sextant * (np.pi / 3)
+    expected = np.stack([sat * np.cos(angle), sat * np.sin(angle)], -1).astype(np.float32)
+    assert rgb_to_chroma(rgb).tobytes() == expected.tobytes()
