@@ -24,7 +24,9 @@ _GAMUT_SLACK = 0.5 / 255
 
 def rgb_to_gray(img_rgb):
     """uint8 RGB (..., 3) -> uint8 Rec.601 luma (...)."""
-    return ((img_rgb.astype(np.uint32) @ _LUMA_FIXED + 32768) >> 16).astype(np.uint8)
+    # Channel by channel: numpy's integer matmul over a last axis of 3 takes twice as long.
+    r, g, b = (img_rgb[..., c].astype(np.uint32) * _LUMA_FIXED[c] for c in range(3))
+    return ((r + g + b + 32768) >> 16).astype(np.uint8)
 
 
 def gray_to_rgb(gray):

@@ -108,9 +108,14 @@ def test_merge_gives_the_pixels_of_its_plain_formulas_to_the_bit(color_photos):
         assert np.array_equal(merge(gray, chroma), _merge_as_written(gray, chroma))
 
 
+def _every_rgb_color():
+    """uint8 (4096, 4096, 3): each of the 2²⁴ colors once."""
+    rgb = np.arange(2**24, dtype=np.uint32).reshape(4096, 4096)
+    return np.stack([rgb >> 16, (rgb >> 8) & 255, rgb & 255], -1).astype(np.uint8)
+
+
 def test_chroma_of_every_rgb_color_is_its_plain_formula_to_the_bit():
-    rgb = np.arange(2**24, dtype=np.uint32)
-    rgb = np.stack([rgb >> 16, (rgb >> 8) & 255, rgb & 255], -1).astype(np.uint8)
+    rgb = _every_rgb_color()
     x = rgb.astype(np.float32) / 255
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
     high, low = x.max(-1), x.min(-1)
@@ -121,3 +126,8 @@ def test_chroma_of_every_rgb_color_is_its_plain_formula_to_the_bit():
     angle = sextant * (np.pi / 3)
     expected = np.stack([sat * np.cos(angle), sat * np.sin(angle)], -1).astype(np.float32)
     assert rgb_to_chroma(rgb).tobytes() == expected.tobytes()
+
+
+def test_gray_of_every_rgb_color_is_pillows():
+    rgb = _every_rgb_color()
+    assert np.array_equal(rgb_to_gray(rgb), np.asarray(Image.fromarray(rgb).convert("L")))
