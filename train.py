@@ -228,6 +228,7 @@ def main():
     from colorizer.callbacks import (Checkpoint, Figures, LearningRateDecay, Stopper,
                                      read_checkpoint_state, save_model, trim_history)
     from colorizer.distribute import is_chief, make_strategy, worker_name
+    from colorizer.model import with_builtin_layers
     strategy = make_strategy(args.strategy, args.cpu_devices)
 
     if args.resume:
@@ -275,8 +276,9 @@ def main():
                  "try a smaller --kl-weight or a fresh run")
 
     if chief:
-        for model, name in [(vae, config.VAE_FILE), (vae.encoder, config.ENCODER_FILE),
-                            (vae.decoder, config.DECODER_FILE)]:
+        for model, name in [(vae, config.VAE_FILE),
+                            (with_builtin_layers(vae.encoder), config.ENCODER_FILE),
+                            (with_builtin_layers(vae.decoder), config.DECODER_FILE)]:
             save_model(model, models_dir / name)
     last = {k: v[-1] for k, v in history.history.items()}
     val = f", val_loss {last['val_loss']:.1f}" if "val_loss" in last else ""

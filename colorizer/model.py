@@ -2,8 +2,9 @@
 
 Contract of every model here: gray comes in as float 0–255, shape (S, S, 1); color goes in and
 out as the two chroma channels of colorizer.color, shape (S, S, 2). S is a multiple of 16.
-The encoder and decoder use built-in layers only, so they load anywhere with plain
-keras.saving.load_model; main_vae needs this module imported first (its classes register here).
+Trained, the encoder and decoder are saved with built-in layers only (with_builtin_layers), so
+they load anywhere with plain keras.saving.load_model; main_vae and the checkpoint need this
+module imported first (their classes register here).
 """
 
 import keras
@@ -30,8 +31,41 @@ def _conv(x, filters, strides=1, z=None, name=None):
         z_shift = layers.Dense(filters, use_bias=False, name=f"{name}_z")(z)
         z_shift = layers.Reshape((1, 1, filters), name=f"{name}_z_map")(z_shift)
         x = layers.Add(name=f"{name}_plus_z")([x, z_shift])
-    x = layers.BatchNormalization(name=f"{name}_norm")(x)
+    x = FusedBatchNormalization(name=f"{name}_norm")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
+
+
+@keras.saving.register_keras_serializable(package="colorizer")
+class FusedBatchNormalization(layers.BatchNormalization):
+    """BatchNormalization whose training step runs TensorFlow's fused kernel: the same function
+    and moving averages in two passes over the map instead of Keras 3's dozen (docs/speed.md)."""
+
+    def call(self, inputs, training=None, mask=None):
+        # The fused kernel normalizes the last axis of a 4-D map, as every layer here does.
+        if (not (training and self.trainable) or mask is not None or len(inputs.shape) != 4
+                or self.axis not in (-1, 3)):
+            return super().call(inputs, training=training, mask=mask)
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs, self.gamma, self.beta, epsilon=self.epsilon, is_training=True)[:3]
+        # The kernel hands back the unbiased variance; Keras' moving average takes the biased one.
+        n = ops.cast(ops.size(inputs) // ops.shape(inputs)[-1], variance.dtype)
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum
+                                    + variance * ((n - 1) / n) * (1 - self.momentum))
+        return outputs
+
+
+def with_builtin_layers(model):
+    """A copy of a functional model, same weights, with Keras' own BatchNormalization in place of
+    FusedBatchNormalization: the encoder and decoder files then load without this package."""
+    def rebuild(layer):
+        kind = (layers.BatchNormalization if isinstance(layer, FusedBatchNormalization)
+                else type(layer))
+        return kind.from_config(layer.get_config())
+
+    copy = keras.models.clone_model(model, clone_function=rebuild)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def build_encoder(size, latent_dim, width, encoder_input):

@@ -31,6 +31,40 @@ def test_class_targets_split_each_chroma_so_their_mean_is_it(color_photos):
     assert np.allclose(targets @ chroma_bin_centers(), np.clip(chroma, -edge, edge), atol=1e-5)
 
 
+def test_fused_batch_normalization_computes_what_keras_does():
+    import keras
+    import tensorflow as tf
+
+    from colorizer.model import FusedBatchNormalization, with_builtin_layers
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(3, 2, (8, 28, 28, 16)), tf.float32)
+    upstream = tf.constant(rng.normal(0, 1, x.shape), tf.float32)
+    gamma, beta = rng.normal(1, 0.3, 16), rng.normal(0, 0.3, 16)
+    results = []
+    # momentum 0: the moving statistics are this batch's, so any difference in them shows
+    for norm in [keras.layers.BatchNormalization(momentum=0), FusedBatchNormalization(momentum=0)]:
+        norm.build(x.shape)
+        norm.gamma.assign(gamma)
+        norm.beta.assign(beta)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = norm(x, training=True)
+            loss = tf.reduce_sum(y * upstream)
+        grads = tape.gradient(loss, [x, norm.gamma, norm.beta])
+        results.append([y, *grads, norm.moving_mean, norm.moving_variance, norm(x)])
+    for keras_value, fused_value in zip(*results):
+        keras_value, fused_value = np.asarray(keras_value), np.asarray(fused_value)
+        assert np.abs(fused_value - keras_value).max() <= 1e-4 * np.abs(keras_value).max()
+
+    inputs = keras.Input((28, 28, 16))
+    model = keras.Model(inputs, FusedBatchNormalization(name="norm")(inputs))
+    model.get_layer("norm").moving_mean.assign(np.arange(16.0))
+    plain = with_builtin_layers(model)
+    assert type(plain.get_layer("norm")) is keras.layers.BatchNormalization
+    assert np.array_equal(plain(x), model(x))
+
+
 @pytest.mark.parametrize("chroma_loss", config.CHROMA_LOSSES)
 def test_a_model_trained_on_one_photo_colors_it_closer_than_gray(color_photos, tmp_path,
                                                                   chroma_loss):
