@@ -29,6 +29,7 @@ from speed import StepClock  # noqa: E402
 WARMUP_STEPS, PROFILED_STEPS = 10, 20
 # (substring of an op type, the kind it is counted under), first match wins; else "other".
 KINDS = [
+    ("FusedBatchNorm", "batch normalization (fused kernel) and its gradient"),
     ("BackpropFilter", "convolutions, gradient to their weights"),
     ("BackpropInput", "convolutions, gradient to their inputs"),
     ("Conv2D", "convolutions"),
@@ -40,8 +41,8 @@ KINDS = [
     ("Variable", "optimizer (Adam) and metrics"), ("Apply", "optimizer (Adam) and metrics"),
     ("PyFunc", "input: the color split (numpy, on tf.data's threads)"),
 ]
-# Keras 3 computes batch normalization from elementwise ops (mean, variance, scale, shift, and
-# their gradients), as it does the losses: these are counted together.
+# Elementwise ops: the losses, the moving averages, and batch normalization where it runs as
+# Keras 3's own layer (mean, variance, scale, shift and their gradients, as in an old checkpoint).
 ELEMENTWISE = ("Mul", "Add", "Sub", "RealDiv", "SquaredDifference", "Mean", "Sum", "BroadcastTo",
                "Tile", "Square", "Sqrt", "Rsqrt", "Neg", "Maximum", "Exp", "Log", "Pow")
 # Events that wrap the op events on the same thread, not work of their own.
@@ -54,7 +55,7 @@ def kind_of(op_type):
         if part in op_type:
             return kind
     if any(op_type.removeprefix("_Mkl").removeprefix("Native").startswith(e) for e in ELEMENTWISE):
-        return "batch normalization, losses and other elementwise ops"
+        return "losses and other elementwise ops"
     return "other"
 
 
