@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from colorizer import config
+from colorizer import config, import_keras
 from colorizer.cli import positive_float, positive_int, run, seed, up_to
 from colorizer.color import is_grayscale, merge_resized, rgb_to_gray
 from colorizer.figures import gallery_html
@@ -40,7 +40,7 @@ from colorizer.metrics import (RANDOM_FLOOR_SEED, csv_text, hue_csv_text, hue_ra
                                summary_table)
 
 # -----------------------------------------------------------------------------
-THREADS = min(4, os.cpu_count())  # photos finished at once; more cost memory with --full-res
+THREADS = min(4, os.cpu_count())  # photos read or finished at once; more cost memory with --full-res
 METRICS_FILE = "metrics.csv"
 HUE_FILE = "hue.csv"  # hue hits pooled over the photos: per sector, with the floors beside
 GALLERY_FILE = "index.html"
@@ -114,6 +114,21 @@ def load_photo(path, size, full_res):
     return np.asarray(open_rgb(path) if full_res else square(open_rgb(path, size), size))
 
 
+def load_small(path, size, full_res):
+    """(the photo as test.py colors it, None with --full-res: pass 2 reloads it; its gray at the
+    model's size), or the reason path is skipped."""
+    try:
+        img_rgb = load_photo(path, size, full_res)
+    except UNREADABLE as err:
+        return unreadable_reason(path, err)
+    if min(img_rgb.shape[:2]) < MIN_SIDE:
+        return (f"{img_rgb.shape[1]}x{img_rgb.shape[0]} pixels, too small to color (at least "
+                f"{MIN_SIDE} a side)")
+    gray_img = Image.fromarray(rgb_to_gray(img_rgb))
+    gray_small = np.asarray(gray_img.resize((size, size), Image.Resampling.BICUBIC))
+    return (None if full_res else img_rgb), gray_small
+
+
 def write_photo(title, stem, img_rgb, chroma_samples, random_hues, output_dir):
     """Writes the samples, the gray and the original of one photo; returns its metrics row and
     hue counts (None for a grayscale photo) and its gallery entry."""
@@ -149,9 +164,7 @@ def main():
                  "inside one another: choose an output folder apart from the photos")
     candidates = input_photos(input_path)
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
-
+    keras = import_keras()
     from colorizer.model import chroma_batches, prior_z
 
     try:
@@ -161,22 +174,17 @@ def main():
                  "run train.py again")
     latent_dim, size = decoder.inputs[0].shape[-1], decoder.inputs[1].shape[1]
 
-    # Pass 1: the model's input, small. Full-size photos are not kept: pass 2 reloads each one.
+    # Pass 1: the model's input, small, read on both cores (Pillow decodes outside the GIL).
+    with ThreadPoolExecutor(THREADS) as pool:
+        loaded = list(pool.map(lambda path: load_small(path, size, args.full_res), candidates))
     paths, imgs_small, grays_small = [], [], []
-    for path in candidates:
-        try:
-            img_rgb = load_photo(path, size, args.full_res)
-        except UNREADABLE as err:
-            print(f"test.py: skipped {path}: {unreadable_reason(path, err)}", file=sys.stderr)
+    for path, result in zip(candidates, loaded):
+        if isinstance(result, str):
+            print(f"test.py: skipped {path}: {result}", file=sys.stderr)
             continue
-        if min(img_rgb.shape[:2]) < MIN_SIDE:
-            print(f"test.py: skipped {path}: {img_rgb.shape[1]}x{img_rgb.shape[0]} pixels, too "
-                  f"small to color (at least {MIN_SIDE} a side)", file=sys.stderr)
-            continue
-        gray_img = Image.fromarray(rgb_to_gray(img_rgb))
-        grays_small.append(np.asarray(gray_img.resize((size, size), Image.Resampling.BICUBIC)))
-        imgs_small.append(None if args.full_res else img_rgb)
         paths.append(path)
+        imgs_small.append(result[0])
+        grays_small.append(result[1])
     if not paths:
         sys.exit(f"test.py: no readable photos in {input_path}")
 

@@ -16,14 +16,13 @@ within a batch, saves, and says how to resume.
 
 import argparse
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
 from PIL import Image
 
-from colorizer import config
+from colorizer import config, import_keras
 from colorizer.cli import fraction, positive_float, positive_int, run, seed, up_to
 from colorizer.images import is_crop, is_whole_png, list_images, load_array, split_by_original
 
@@ -221,8 +220,7 @@ def main():
         sys.exit(f"train.py: no checkpoint at {checkpoint}: train once without --resume")
     size = image_size(paths)
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+    keras = import_keras()
     import numpy as np
 
     from colorizer.callbacks import (Checkpoint, Figures, LearningRateDecay, Stopper,

@@ -3,7 +3,10 @@ a fresh clone, and when test.py uses it instead of the user's own."""
 
 import csv
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 from PIL import Image
@@ -111,3 +114,14 @@ def test_train_py_never_writes_into_the_released_models_folder(tmp_path):
         assert result.returncode != 0 and "holds the released model" in result.stderr
     assert sorted(p.name for p in config.PRETRAINED_DIR.iterdir()) == [config.MODEL_CARD,
                                                                         config.DECODER_FILE]
+
+
+def test_test_py_writes_nothing_to_stderr_as_a_user_runs_it(tmp_path):
+    """No log lines of TensorFlow's, which prints some while loading whatever
+    TF_CPP_MIN_LOG_LEVEL says: the environment of a user who set none of TensorFlow's variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    result = subprocess.run([sys.executable, str(REPO / "test.py"), "--input", BUNDLED / "coffee.png",
+                             "--output", tmp_path / "out"], cwd=tmp_path, capture_output=True,
+                            text=True, env=env, timeout=600)
+    assert result.returncode == 0 and "the released model" in result.stdout
+    assert result.stderr == ""
