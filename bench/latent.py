@@ -17,7 +17,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from colorizer import config  # noqa: E402
+from colorizer import config, import_keras  # noqa: E402
 from colorizer.color import gray_to_rgb, is_grayscale, rgb_to_chroma, rgb_to_gray  # noqa: E402
 from colorizer.images import open_rgb, square  # noqa: E402
 from colorizer.metrics import psnr  # noqa: E402
@@ -32,7 +32,7 @@ def main():
     p.add_argument("photos", help="folder of held-out color photos")
     args = p.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
+    keras = import_keras()
 
     from colorizer.model import colorize  # also registers the CVAE class for loading
 

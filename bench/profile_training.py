@@ -21,8 +21,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from colorizer.config import SHARED_SAMPLE_DIR as SHARED  # noqa: E402
+from colorizer import import_keras  # noqa: E402
 
-import keras  # noqa: E402  (after colorizer, which sets TensorFlow's options)
+keras = import_keras()  # without TensorFlow's load-time log lines
 import tensorflow as tf  # noqa: E402
 from speed import StepClock  # noqa: E402
 
