@@ -79,6 +79,9 @@ def parse_args():
     p.add_argument("--rebalance-mix", type=fraction, default=REBALANCE_MIX,
                    help="uniform share of the color prior whose inverse weighs each pixel's "
                         "loss (Zhang et al.'s λ); 1 weighs every color alike")
+    p.add_argument("--rebalance-by", choices=("color", "hue"), default="color",
+                   help="whose rarity --rebalance-mix weighs: each color's (chroma bins, "
+                        "Zhang et al.'s) or each hue's, whatever its saturation")
     p.add_argument("--seed", type=seed, default=None,
                    help=f"default {SEED}; with --resume, the checkpoint's")
     p.add_argument("--encoder-input", choices=config.ENCODER_INPUTS, default="color",
@@ -132,15 +135,15 @@ def new_model(args, size, train_paths, strategy):
     """The CVAE the options describe, compiled, with weights fixed by --seed."""
     import keras
 
-    from colorizer.color import chroma_prior, rebalancing_weights
+    from colorizer.color import chroma_prior, hue_rebalancing_weights, rebalancing_weights
     from colorizer.model import build_cvae
 
     # Keras initializers draw their seeds when they are created: seed before building.
     keras.utils.set_random_seed(args.seed)
     classes = args.chroma_loss == "classes"
     chroma = training_chroma(train_paths, args.seed) if classes or args.rebalance_mix < 1 else None
-    chroma_weights = (None if args.rebalance_mix == 1 else
-                      rebalancing_weights(chroma, args.rebalance_mix))
+    weigh = hue_rebalancing_weights if args.rebalance_by == "hue" else rebalancing_weights
+    chroma_weights = None if args.rebalance_mix == 1 else weigh(chroma, args.rebalance_mix)
     with strategy.scope():
         vae = build_cvae(size, args.latent_dim, args.width, args.encoder_input, args.chroma_loss,
                          args.kl_weight or KL_WEIGHT[args.chroma_loss], args.zero_z,

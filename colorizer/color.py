@@ -17,6 +17,9 @@ _LUMA_FIXED = np.array([19595, 38470, 7471], np.uint32)
 _SEXTANT = np.pi / 3  # hexcone hue is measured in sixths of a turn
 GRAY_MEAN_SATURATION = 2.0 / 255  # below this mean chroma a photo counts as grayscale
 CHROMA_BINS = 16  # bins per axis of the chroma plane [-1, 1]²: color classes and rebalancing
+HUE_BINS = 12  # 30° sectors of hue, for rebalancing by hue
+# Below this saturation a pixel's hue is mostly noise: the four chroma bins about gray lie under it.
+GRAY_BIN_SATURATION = 0.1
 # The uint8 gray is off by up to half a level; without this slack a saturated pixel at the gamut
 # edge would lose several levels of saturation to that rounding alone.
 _GAMUT_SLACK = 0.5 / 255
@@ -147,4 +150,24 @@ def rebalancing_weights(chroma, mix=0.5, blur_bins=1.0):
     with np.errstate(divide="ignore"):  # bins no color reaches may be empty: set below
         weights = 1 / ((1 - mix) * prob + mix * reachable / reachable.sum())
     weights[~reachable] = weights[reachable].max()
+    return (weights / weights[chroma_bin(chroma)].mean()).astype(np.float32)
+
+
+def hue_rebalancing_weights(chroma, mix=0.5):
+    """Per-bin loss weights that make rare hues count, whatever their saturation.
+
+    As rebalancing_weights, over HUE_BINS sectors of hue instead of chroma bins: each chroma
+    bin's weight is the inverse of its hue sector's share of the colored training pixels mixed
+    with a uniform share `mix`. The bins about gray, whose hue is arbitrary, weigh what a colored
+    pixel weighs on average. Scaled so the mean weight over the training pixels is 1; returns
+    float32 (CHROMA_BINS²,): index it with chroma_bin.
+    """
+    hue, sat = chroma_to_hue_saturation(chroma.reshape(-1, 2))
+    colored = sat >= GRAY_BIN_SATURATION
+    sector = lambda h: np.minimum((h * (HUE_BINS / 360)).astype(np.int64), HUE_BINS - 1)  # noqa: E731
+    share = np.bincount(sector(hue[colored]), minlength=HUE_BINS) / max(colored.sum(), 1)
+    sector_weights = 1 / ((1 - mix) * share + mix / HUE_BINS)
+    center_hue, center_sat = chroma_to_hue_saturation(chroma_bin_centers())
+    weights = np.where(center_sat >= GRAY_BIN_SATURATION, sector_weights[sector(center_hue)],
+                       np.sum(share * sector_weights))
     return (weights / weights[chroma_bin(chroma)].mean()).astype(np.float32)

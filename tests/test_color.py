@@ -77,6 +77,29 @@ def test_rebalancing_weighs_rare_colors_up(color_photos):
     assert np.allclose(rebalancing_weights(chroma, mix=1.0)[counts > 0], 1, rtol=0.2)
 
 
+def test_hue_rebalancing_weighs_rare_hues_up_whatever_their_saturation():
+    from colorizer.color import chroma_bin, chroma_bin_centers, hue_rebalancing_weights
+
+    def pixels(hue_deg, sat, n):
+        angle = np.radians(np.full(n, hue_deg))
+        return np.stack([sat * np.cos(angle), sat * np.sin(angle)], -1)
+
+    # Orange 3 times as common as green, a pale and a bold green alike, and some gray.
+    chroma = np.concatenate([pixels(15, 0.5, 600), pixels(135, 0.3, 100), pixels(135, 0.7, 100),
+                             np.zeros((200, 2))]).astype(np.float32)
+    weights = hue_rebalancing_weights(chroma, mix=0.5)
+    per_pixel = weights[chroma_bin(chroma)]
+    assert per_pixel.mean() == pytest.approx(1, rel=1e-5)
+    orange, pale_green, bold_green, gray = per_pixel[[0, 600, 700, 800]]
+    assert pale_green == bold_green  # the same hue weighs the same at any saturation
+    # Sector shares 0.75 and 0.25 of the colored pixels, mixed half with 1/12 each.
+    assert bold_green / orange == pytest.approx((0.375 + 0.5 / 12) / (0.125 + 0.5 / 12), rel=1e-5)
+    colored_mean = (0.75 / (0.375 + 0.5 / 12) + 0.25 / (0.125 + 0.5 / 12)) * orange * (0.375 + 0.5 / 12)
+    assert gray == pytest.approx(colored_mean, rel=1e-5)  # gray's hue is noise: no sector's weight
+    assert np.allclose(hue_rebalancing_weights(chroma, mix=1.0), 1, rtol=1e-5)
+    assert len(weights) == len(chroma_bin_centers())
+
+
 def _merge_as_written(gray, chroma):
     """merge's formulas as plainly as they read (a float modulo, a where per side): the faster
     merge must give these pixels to the bit, so the speed work changes no output."""
