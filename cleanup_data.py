@@ -5,7 +5,8 @@
     python cleanup_data.py --download          # fetch the Kaggle dataset into archive/ first
 
 Grayscale photos are skipped (they teach nothing about color); files Pillow can't read are named
-with the reason and skipped. The source is only read. Photos already in the output are not
+with the reason and skipped. The folder each photo came from (its class) is recorded in
+images/labels.csv. The source is only read. Photos already in the output are not
 redone unless --force; each output is written under a temporary name and renamed.
 """
 
@@ -23,8 +24,8 @@ from colorizer import config
 from colorizer.cli import positive_int, run, up_to
 from colorizer.color import is_grayscale
 from colorizer.images import (UNREADABLE, folders_overlap, is_whole_png, open_rgb, photo_name,
-                              sample_photo_paths, save_png, square, unreadable_reason,
-                              unusable_reason, walk_files)
+                              read_labels, sample_photo_paths, save_png, source_label, square,
+                              unreadable_reason, unusable_reason, walk_files, write_labels)
 
 
 def parse_args():
@@ -102,16 +103,27 @@ def main():
     # A file cut short (by a crash before writes were atomic, or a full disk) is redone.
     todo = [job for job in jobs if args.force or not is_whole_png(job[1])]
     counts = Counter(done=len(jobs) - len(todo))
+    squared = {job[1] for job in jobs} - {job[1] for job in todo}
     with ProcessPoolExecutor(os.cpu_count()) as pool:  # decoding is the work: use every core
         outcomes = pool.map(clean_one, todo, chunksize=8)
-        for (path, _, _), (outcome, reason) in zip(
+        for (path, target, _), (outcome, reason) in zip(
                 todo, tqdm(outcomes, total=len(todo), desc="cleanup", unit="file", disable=None)):
             counts[outcome] += 1
+            if outcome == "written":
+                squared.add(target)
             if reason:
                 print(f"cleanup_data.py: skipped {path}: {reason}", file=sys.stderr)
+    labels = read_labels(output)  # earlier runs' photos, from this source or others, stay
+    for (_, relative), (_, target, _) in zip(photos, jobs):
+        labels.pop(target.name, None)
+        if target in squared and source_label(relative):
+            labels[target.name] = source_label(relative)
+    if labels or (output / config.LABELS_FILE).exists():
+        write_labels(output, labels)
     print(f"cleanup_data.py: wrote {counts['written']} photos of {args.size}x{args.size} to "
           f"{output}/, {counts['done']} already done, skipped {counts['grayscale']} grayscale and "
-          f"{counts['unreadable']} unreadable files")
+          f"{counts['unreadable']} unreadable files"
+          + (f"; {len(set(labels.values()))} classes in {config.LABELS_FILE}" if labels else ""))
 
 
 if __name__ == "__main__":

@@ -18,13 +18,16 @@ import argparse
 import math
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from PIL import Image
 
 from colorizer import config, import_keras
-from colorizer.cli import fraction, positive_float, positive_int, run, seed, up_to
-from colorizer.images import is_crop, is_whole_png, list_images, load_array, split_by_original
+from colorizer.cli import (fraction, nonnegative_float, positive_float, positive_int, run, seed,
+                           up_to)
+from colorizer.images import (image_label, is_crop, is_whole_png, list_images, load_array,
+                              read_labels, split_by_original)
 
 # -----------------------------------------------------------------------------
 EPOCHS = 10
@@ -50,6 +53,12 @@ LEARNING_RATE = 1e-3
 # The rate falls along a cosine to this over the run (its epochs or --max-minutes): at a constant
 # 1e-3 the validation loss swung by 10 % between epochs and the last epoch was rarely the best.
 FINAL_LEARNING_RATE = 1e-4
+# Weight of the photo-class cross-entropy (labels.csv's folders) against the reconstruction,
+# whose sum over a 112-px photo's chroma is about 250 when the class loss is about 5 (ln 200).
+LABEL_WEIGHT = 0.0
+# A class needs this many training photos (crops aside) to be learned: with fewer (the shared
+# Mini-ImageNet sample has one per class) the head would learn to know photos, not things.
+MIN_CLASS_PHOTOS = 5
 VAL_FRACTION = 0.1  # share of original photos (with their crops) held out for validation
 PREVIEW_PHOTOS = 4  # validation photos shown in models/preview.png after every epoch
 SEED = 1337
@@ -82,6 +91,9 @@ def parse_args():
     p.add_argument("--rebalance-by", choices=("color", "hue"), default="color",
                    help="whose rarity --rebalance-mix weighs: each color's (chroma bins, "
                         "Zhang et al.'s) or each hue's, whatever its saturation")
+    p.add_argument("--label-weight", type=nonnegative_float, default=LABEL_WEIGHT,
+                   help=f"weight of a head learning each photo's class (its source folder, "
+                        f"from {config.LABELS_FILE}) on the decoder's gray features; 0: none")
     p.add_argument("--seed", type=seed, default=None,
                    help=f"default {SEED}; with --resume, the checkpoint's")
     p.add_argument("--encoder-input", choices=config.ENCODER_INPUTS, default="color",
@@ -131,8 +143,23 @@ def training_chroma(paths, seed):
     return np.stack([rgb_to_chroma(load_array(paths[i])) for i in chosen])
 
 
-def new_model(args, size, train_paths, strategy):
-    """The CVAE the options describe, compiled, with weights fixed by --seed."""
+def label_names(args, train_paths, labels):
+    """The classes the label head learns (those of the training images), or None: no head."""
+    if not args.label_weight:
+        return None
+    photos = Counter(image_label(labels, p) for p in train_paths if not is_crop(p))
+    names = sorted(name for name, n in photos.items() if name and n >= MIN_CLASS_PHOTOS)
+    if len(names) < 2:
+        print(f"train.py: --label-weight ignored: {config.LABELS_FILE} in {args.images}/ names "
+              f"{len(names)} class(es) with {MIN_CLASS_PHOTOS} or more training photos; "
+              "cleanup_data.py records each photo's folder as its class")
+        return None
+    return names
+
+
+def new_model(args, size, train_paths, strategy, names=None):
+    """The CVAE the options describe, compiled, with weights fixed by --seed; with names (the
+    classes of label_names), a label head on them."""
     import keras
 
     from colorizer.color import chroma_prior, hue_rebalancing_weights, rebalancing_weights
@@ -147,7 +174,8 @@ def new_model(args, size, train_paths, strategy):
     with strategy.scope():
         vae = build_cvae(size, args.latent_dim, args.width, args.encoder_input, args.chroma_loss,
                          args.kl_weight or KL_WEIGHT[args.chroma_loss], args.zero_z,
-                         chroma_weights, args.seed, chroma_prior(chroma) if classes else None)
+                         chroma_weights, args.seed, chroma_prior(chroma) if classes else None,
+                         names, args.label_weight)
         vae.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
     return vae
 
@@ -184,10 +212,16 @@ def resumed_model(args, models_dir, strategy):
     return vae, epochs_done
 
 
-def datasets(train_paths, val_paths, size, batch_size, seed, replicas):
-    """Training and validation tf.data sets; with several replicas every batch is full, so that
-    every replica gets an equal share of every batch."""
+def datasets(train_paths, val_paths, size, batch_size, seed, replicas, labels, label_names):
+    """Training and validation tf.data sets, with each image's class number (-1: none) where
+    label_names are given; with several replicas every batch is full, so that every replica
+    gets an equal share of every batch."""
     from colorizer.data import make_dataset
+
+    number = {name: i for i, name in enumerate(label_names or [])}
+
+    def class_numbers(paths):
+        return [number.get(image_label(labels, p), -1) for p in paths] if label_names else None
 
     if batch_size % replicas:
         sys.exit(f"train.py: --batch-size {batch_size} does not split evenly over {replicas} "
@@ -195,8 +229,9 @@ def datasets(train_paths, val_paths, size, batch_size, seed, replicas):
     even = replicas > 1
     val_batch = min(batch_size, len(val_paths) // replicas * replicas) if even else batch_size
     train_ds = make_dataset(train_paths, size, batch_size, shuffle=True, seed=seed,
-                            drop_remainder=even)
-    val_ds = (make_dataset(val_paths, size, val_batch, shuffle=False, drop_remainder=even)
+                            drop_remainder=even, labels=class_numbers(train_paths))
+    val_ds = (make_dataset(val_paths, size, val_batch, shuffle=False, drop_remainder=even,
+                           labels=class_numbers(val_paths))
               if val_paths and val_batch else None)
     return train_ds, val_ds
 
@@ -222,6 +257,7 @@ def main():
     if args.resume and not checkpoint.is_file():
         sys.exit(f"train.py: no checkpoint at {checkpoint}: train once without --resume")
     size = image_size(paths)
+    labels = read_labels(images_dir)
 
     keras = import_keras()
     import numpy as np
@@ -240,15 +276,18 @@ def main():
         args.seed = SEED if args.seed is None else args.seed
         args.batch_size = BATCH_SIZE if args.batch_size is None else args.batch_size
         train_paths, val_paths = split_by_original(paths, VAL_FRACTION, args.seed)
-        vae = new_model(args, size, train_paths, strategy)
+        vae = new_model(args, size, train_paths, strategy,
+                        label_names(args, train_paths, labels))
     keras.utils.set_random_seed(args.seed + initial_epoch)
     train_ds, val_ds = datasets(train_paths, val_paths, size, args.batch_size, args.seed,
-                                strategy.num_replicas_in_sync)
+                                strategy.num_replicas_in_sync, labels, vae.label_names)
     if not val_paths:
         print("train.py: too few photos to hold some out: no validation this run")
     print(f"train.py: {len(train_paths)} training and {len(val_paths)} validation images of "
           f"{size}x{size}; encoder sees {vae.encoder_input}; {vae.chroma_loss} loss; latent "
           f"{vae.decoder.inputs[0].shape[-1]}; {strategy.num_replicas_in_sync} replica(s)"
+          + (f"; label head on {len(vae.label_names)} classes, weight {vae.label_weight:g}"
+             if vae.label_names else "")
           + (f"; resuming after epoch {initial_epoch}" if initial_epoch else ""))
 
     stopper = Stopper(args.max_minutes or math.inf)

@@ -10,6 +10,9 @@ MODELS_DIR = "models"
 TEST_IMAGES_DIR = "test_images"
 TEST_OUTPUT_DIR = "test_output"
 OUTPUTS_FILE = "outputs.json"  # test.py's record, per photo, of the files it wrote there
+# cleanup_data.py's record, beside the squares, of the folder each photo came from: its class
+# (a Mini-ImageNet wnid, a Caltech-101 category), which train.py --label-weight learns to tell.
+LABELS_FILE = "labels.csv"
 
 VAE_FILE = "main_vae.keras"
 ENCODER_FILE = "main_vae_encoder.keras"

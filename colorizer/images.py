@@ -4,7 +4,9 @@ No TensorFlow here: cleanup_data.py and augment_data.py use this module alone.
 """
 
 import contextlib
+import csv
 import hashlib
+import io
 import os
 import random
 import re
@@ -17,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .config import IMAGE_SIZE
+from .config import IMAGE_SIZE, LABELS_FILE
 
 # Everything Pillow raises for a file it cannot decode, its decompression-bomb guard included.
 UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
@@ -188,6 +190,35 @@ def split_by_original(paths, val_fraction, seed):
     train = [p for p in paths if original_stem(p) not in val_groups]
     val = [p for p in paths if original_stem(p) in val_groups]
     return train, val
+
+
+def source_label(relative_path):
+    """The class of a photo found at relative_path in a source: the name of its folder ("" at
+    the source's top), as in the Kaggle layout <wnid>/*.JPEG or Caltech-101's <category>/*.jpg."""
+    return Path(relative_path).parent.name
+
+
+def read_labels(folder):
+    """{image file name: label} from folder's labels file; {} where there is none."""
+    try:
+        with open(Path(folder) / LABELS_FILE, newline="", encoding="utf-8") as f:
+            return {row["image"]: row["label"] for row in csv.DictReader(f) if row.get("label")}
+    except FileNotFoundError:
+        return {}
+
+
+def write_labels(folder, labels):
+    """Write {image file name: label} as folder's labels file, sorted by name, atomically."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["image", "label"])
+    writer.writerows(sorted(labels.items()))
+    save_text(text.getvalue(), Path(folder) / LABELS_FILE)
+
+
+def image_label(labels, path):
+    """The label of an image in images/: its original photo's (crops share it); "" if none."""
+    return labels.get(f"{original_stem(path)}.png", "")
 
 
 @contextlib.contextmanager

@@ -17,6 +17,8 @@ from .config import ANNEALED_MEAN_T, CHROMA_LOSSES, DOWNSAMPLINGS, ENCODER_INPUT
 from .distribute import is_multiworker
 
 CLASS_LOGITS = "chroma_logits"  # the layer a class decoder is trained on
+# The deepest features of the gray alone (before z comes in): what a label head reads.
+LABEL_FEATURES = f"down{DOWNSAMPLINGS}_conv_relu"
 
 
 def _conv(x, filters, strides=1, z=None, name=None):
@@ -178,10 +180,16 @@ class CVAE(keras.Model):
     zero_z of each batch is decoded from z = 0 instead of the encoder's z (Sohn et al. 2015's
     hybrid objective): the decoder must then find the colors in the gray itself, so z = 0 gives
     this photo's likely colors instead of an average tint.
+
+    With label_names, a linear head on the decoder's deepest gray features (LABEL_FEATURES,
+    averaged over the image) learns each photo's class too, its cross-entropy weighted by
+    label_weight (Iizuka et al. 2016): features that tell a forest from a beach are what the
+    colors of each region depend on. The head lives here, not in the decoder, which stays
+    (z, gray) -> chroma. Photos labelled -1 add nothing to it.
     """
 
     def __init__(self, encoder, decoder, kl_weight, zero_z=0.0, chroma_weights=None, seed=None,
-                 **kwargs):
+                 label_names=None, label_weight=0.0, **kwargs):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
@@ -193,6 +201,15 @@ class CVAE(keras.Model):
         names = [layer.name for layer in decoder.layers]
         self.class_logits = (keras.Model(decoder.inputs, decoder.get_layer(CLASS_LOGITS).output,
                                          name="class_logits") if CLASS_LOGITS in names else None)
+        self.label_names = list(label_names) if label_names else None
+        self.label_weight = label_weight
+        if self.label_names:
+            chroma_out = (decoder if self.class_logits is None else self.class_logits).outputs[0]
+            features = decoder.get_layer(LABEL_FEATURES).output
+            self.label_view = keras.Model(decoder.inputs, [chroma_out, features], name="label_view")
+            self.label_head = layers.Dense(len(self.label_names), name="label_logits")
+            self.label_head.build((None, features.shape[-1]))
+            self.label_loss_tracker = keras.metrics.Mean(name="label_loss")
         self.sampling = Sampling(seed=seed, name="sampling")
         self.zero_z_seed = keras.random.SeedGenerator(None if seed is None else seed + 1)
         self.total_loss_tracker = keras.metrics.Mean(name="loss")
@@ -212,15 +229,20 @@ class CVAE(keras.Model):
 
     @property
     def metrics(self):
-        return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker]
+        return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker,
+                *([self.label_loss_tracker] if self.label_names else [])]
 
     def call(self, inputs, training=False):
+        """(what the loss reads: chroma or class logits, z_mean, z_log_var[, label logits])."""
         gray, chroma = inputs
         z_mean, z_log_var = self.encoder([gray, chroma] if self.encoder_input == "color" else gray)
         z = self.sampling([z_mean, z_log_var])
         if training and self.zero_z:
             draw = keras.random.uniform((ops.shape(z)[0], 1), seed=self.zero_z_seed)
             z = z * ops.cast(draw >= self.zero_z, z.dtype)
+        if self.label_names:
+            prediction, features = self.label_view([z, gray], training=training)
+            return prediction, z_mean, z_log_var, self.label_head(ops.mean(features, axis=(1, 2)))
         decoder = self.decoder if self.class_logits is None else self.class_logits
         return decoder([z, gray], training=training), z_mean, z_log_var
 
@@ -231,8 +253,9 @@ class CVAE(keras.Model):
         return ops.take(ops.convert_to_tensor(self.chroma_weights), bins)[..., None]
 
     def _elbo_terms(self, data, training):
-        gray, chroma = data
-        prediction, z_mean, z_log_var = self((gray, chroma), training=training)
+        """(total loss, reconstruction, KL[, label cross-entropy]) of a batch."""
+        gray, chroma, *labels = data
+        prediction, z_mean, z_log_var, *label_logits = self((gray, chroma), training=training)
         if self.class_logits is None:
             error = ops.square(chroma - prediction)
         else:
@@ -243,12 +266,21 @@ class CVAE(keras.Model):
         reconstruction_loss = ops.mean(ops.sum(error, axis=(1, 2, 3)))
         kl = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
         kl_loss = ops.mean(ops.sum(kl, axis=1))
-        return reconstruction_loss + self.kl_weight * kl_loss, reconstruction_loss, kl_loss
+        total = reconstruction_loss + self.kl_weight * kl_loss
+        if not self.label_names:
+            return total, reconstruction_loss, kl_loss
+        known = ops.cast(labels[0] >= 0, "float32")
+        cross_entropy = keras.losses.sparse_categorical_crossentropy(
+            ops.maximum(labels[0], 0), label_logits[0], from_logits=True)
+        label_loss = ops.sum(cross_entropy * known) / ops.maximum(ops.sum(known), 1.0)
+        return total + self.label_weight * label_loss, reconstruction_loss, kl_loss, label_loss
 
-    def _track(self, total, reconstruction, kl):
+    def _track(self, total, reconstruction, kl, label=None):
         self.total_loss_tracker.update_state(total)
         self.reconstruction_loss_tracker.update_state(reconstruction)
         self.kl_loss_tracker.update_state(kl)
+        if label is not None:
+            self.label_loss_tracker.update_state(label)
         logs = {m.name: m.result() for m in self.metrics}
         if is_multiworker(self.distribute_strategy):
             # Keras 3 averages logs across workers along axis 0, which a scalar lacks
@@ -283,7 +315,8 @@ class CVAE(keras.Model):
                 "encoder": keras.saving.serialize_keras_object(self.encoder),
                 "decoder": keras.saving.serialize_keras_object(self.decoder),
                 "kl_weight": self.kl_weight, "zero_z": self.zero_z,
-                "chroma_weights": self.chroma_weights, "seed": self.seed}
+                "chroma_weights": self.chroma_weights, "seed": self.seed,
+                "label_names": self.label_names, "label_weight": self.label_weight}
 
     @classmethod
     def from_config(cls, config):
@@ -333,7 +366,7 @@ def colorize(decoder, grays, z):
 
 
 def build_cvae(size, latent_dim, width, encoder_input, chroma_loss, kl_weight, zero_z,
-               chroma_weights, seed, class_prior=None):
+               chroma_weights, seed, class_prior=None, label_names=None, label_weight=0.0):
     if encoder_input not in ENCODER_INPUTS:
         raise ValueError(f"encoder_input must be one of {ENCODER_INPUTS}")
     if chroma_loss not in CHROMA_LOSSES:
@@ -341,4 +374,4 @@ def build_cvae(size, latent_dim, width, encoder_input, chroma_loss, kl_weight, z
     encoder = build_encoder(size, latent_dim, width, encoder_input)
     decoder = build_decoder(size, latent_dim, width, chroma_loss, class_prior)
     return CVAE(encoder, decoder, kl_weight=kl_weight, zero_z=zero_z, chroma_weights=chroma_weights,
-                seed=seed, name="main_vae")
+                seed=seed, label_names=label_names, label_weight=label_weight, name="main_vae")

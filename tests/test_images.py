@@ -4,8 +4,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from colorizer.images import (corner_crops, crop_name, is_crop, open_rgb, original_stem,
-                              photo_name, sample_photo_paths, split_by_original, square)
+from colorizer.images import (corner_crops, crop_name, image_label, is_crop, open_rgb,
+                              original_stem, photo_name, read_labels, sample_photo_paths,
+                              source_label, split_by_original, square, write_labels)
 
 
 def test_photo_names_are_unique_flat_and_safe():
@@ -22,6 +23,17 @@ def test_crops_name_back_to_their_original():
     assert len(set(crops)) == 4
     assert all(is_crop(c) and original_stem(c) == original.stem for c in crops)
     assert not is_crop(original) and original_stem(original) == original.stem
+
+
+def test_labels_are_the_source_folder_and_crops_share_their_originals(tmp_path):
+    assert source_label(Path("n01440764/n01440764_tench.JPEG")) == "n01440764"
+    assert source_label(Path("Caltech-101/bonsai/image_0001.jpg")) == "bonsai"
+    assert source_label(Path("loose.jpg")) == ""
+    labels = {"b-00000000.png": "beach, sandy", "f-11111111.png": "forêt"}  # a comma, an accent
+    write_labels(tmp_path, labels)
+    assert read_labels(tmp_path) == labels and read_labels(tmp_path / "none") == {}
+    assert image_label(labels, tmp_path / crop_name("f-11111111.png", 3)) == "forêt"
+    assert image_label(labels, tmp_path / "other-22222222.png") == ""
 
 
 def test_split_keeps_crops_of_one_photo_together():

@@ -1,8 +1,11 @@
 """The model learns: trained on one photo for a few dozen steps, it colors that photo closer to
-the original than the gray does, with the right hues, with either chroma loss."""
+the original than the gray does, with the right hues, with either chroma loss; its label head
+learns the classes of labels.csv."""
 
 import csv
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,8 +14,8 @@ from PIL import Image
 from colorizer import config
 from colorizer.color import chroma_bin_centers, rgb_to_chroma
 from colorizer.metrics import colorfulness
-from conftest import run_script
-from train import FINAL_LEARNING_RATE, LEARNING_RATE
+from conftest import REPO, run_script
+from train import FINAL_LEARNING_RATE, LEARNING_RATE, MIN_CLASS_PHOTOS
 
 COPIES, EPOCHS = 12, 5  # 60 images of one photo, batches of 4: 15 steps an epoch
 
@@ -92,3 +95,65 @@ def test_a_model_trained_on_one_photo_colors_it_closer_than_gray(color_photos, t
     assert float(row["hue_hits_first"]) > 0.25  # an untrained decoder scores about 0
     assert float(row["colorfulness_first"]) > 0.15 * float(row["colorfulness_orig"])
     assert np.isfinite(float(row["tint_share"]))
+
+
+def test_label_loss_is_the_cross_entropy_of_the_labelled_photos():
+    from keras import ops
+
+    from colorizer.model import build_cvae
+
+    vae = build_cvae(32, 2, 4, "color", "squared", kl_weight=0.3, zero_z=0, chroma_weights=None,
+                     seed=0, label_names=["beach", "forest"], label_weight=10.0)
+    rng = np.random.default_rng(0)
+    gray = rng.uniform(0, 255, (3, 32, 32, 1)).astype("float32")
+    chroma = rng.uniform(-0.5, 0.5, (3, 32, 32, 2)).astype("float32")
+    vae.label_head.bias.assign([2.0, -1.0])  # unequal classes: a wrong formula shows
+    labels = np.array([0, 1, -1], "int32")  # the third photo has no class: it adds nothing
+    total, reconstruction, kl, label_loss = map(
+        float, vae._elbo_terms((gray, chroma, labels), training=False))
+    logits = ops.convert_to_numpy(vae((gray, chroma))[3])
+    log_p = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    assert np.isclose(label_loss, -(log_p[0, 0] + log_p[1, 1]) / 2, rtol=1e-5)
+    assert np.isclose(total, reconstruction + 0.3 * kl + 10 * label_loss, rtol=1e-5)
+
+
+def test_a_label_head_trains_on_the_source_folders_and_reloads(color_photos, tmp_path):
+    per_class = MIN_CLASS_PHOTOS + 2  # one photo may go to validation
+    for i in range(2 * per_class):
+        folder = tmp_path / "source" / ("beach", "forest")[i % 2]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(color_photos[i % len(color_photos)]).save(folder / f"p{i}.jpg")
+    run_script("cleanup_data.py", "--source", tmp_path / "source", cwd=tmp_path)
+    log = run_script("train.py", "--epochs", "2", "--batch-size", "8", "--width", "8",
+                     "--label-weight", "30", cwd=tmp_path)
+    assert "label head on 2 classes, weight 30" in log.stdout
+    with open(tmp_path / "models" / config.HISTORY_CSV) as f:
+        rows = list(csv.DictReader(f))
+    assert all(0 < float(row["label_loss"]) < 5 for row in rows)
+    code = ("import sys, keras, colorizer.model; m = keras.saving.load_model(sys.argv[1]); "
+            "print(m.label_names, m.label_weight)")
+    loaded = subprocess.run([sys.executable, "-c", code, str(tmp_path / "models" / config.VAE_FILE)],
+                            cwd=REPO, capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip().splitlines()[-1] == "['beach', 'forest'] 30.0"
+
+
+def test_classes_with_too_few_training_photos_are_not_learned(capsys):
+    from argparse import Namespace
+    from pathlib import Path
+
+    from colorizer.images import crop_name
+    from train import label_names
+
+    photos = [Path(f"{kind}{i}-00000000.png") for kind, n in [("dog", MIN_CLASS_PHOTOS),
+                                                              ("cat", MIN_CLASS_PHOTOS - 1)]
+              for i in range(n)]
+    labels = {p.name: p.stem.rstrip("0123456789-") for p in photos}
+    paths = photos + [Path(crop_name(p, k)) for p in photos for k in range(1, 5)]  # crops: no count
+    args = Namespace(label_weight=30.0, images="images")
+    assert label_names(args, paths, {**labels, "bird0-00000000.png": "bird"}) is None
+    assert "--label-weight ignored" in capsys.readouterr().out
+    labels.update({f"cat{MIN_CLASS_PHOTOS}-00000000.png": "cat"})
+    paths.append(Path(f"cat{MIN_CLASS_PHOTOS}-00000000.png"))
+    assert label_names(args, paths, labels) == ["cat", "dog"]
+    assert label_names(Namespace(label_weight=0.0, images="images"), paths, labels) is None
