@@ -103,20 +103,17 @@ def main():
     # A file cut short (by a crash before writes were atomic, or a full disk) is redone.
     todo = [job for job in jobs if args.force or not is_whole_png(job[1])]
     counts = Counter(done=len(jobs) - len(todo))
-    squared = {job[1] for job in jobs} - {job[1] for job in todo}
     with ProcessPoolExecutor(os.cpu_count()) as pool:  # decoding is the work: use every core
         outcomes = pool.map(clean_one, todo, chunksize=8)
-        for (path, target, _), (outcome, reason) in zip(
+        for (path, _, _), (outcome, reason) in zip(
                 todo, tqdm(outcomes, total=len(todo), desc="cleanup", unit="file", disable=None)):
             counts[outcome] += 1
-            if outcome == "written":
-                squared.add(target)
             if reason:
                 print(f"cleanup_data.py: skipped {path}: {reason}", file=sys.stderr)
     labels = read_labels(output)  # earlier runs' photos, from this source or others, stay
     for (_, relative), (_, target, _) in zip(photos, jobs):
         labels.pop(target.name, None)
-        if target in squared and source_label(relative):
+        if source_label(relative) and is_whole_png(target):
             labels[target.name] = source_label(relative)
     if labels or (output / config.LABELS_FILE).exists():
         write_labels(output, labels)
