@@ -59,6 +59,9 @@ LABEL_WEIGHT = 0.0
 # A class needs this many training photos (crops aside) to be learned: with fewer (the shared
 # Mini-ImageNet sample has one per class) the head would learn to know photos, not things.
 MIN_CLASS_PHOTOS = 5
+# z reaches the decoder the same at every pixel (1) or through a G × G map, so that a draw
+# can change regions apart instead of casting one tint over the photo (docs/quality.md).
+Z_GRID = 1
 VAL_FRACTION = 0.1  # share of original photos (with their crops) held out for validation
 PREVIEW_PHOTOS = 4  # validation photos shown in models/preview.png after every epoch
 SEED = 1337
@@ -94,6 +97,9 @@ def parse_args():
     p.add_argument("--label-weight", type=nonnegative_float, default=LABEL_WEIGHT,
                    help=f"weight of a head learning each photo's class (its source folder, "
                         f"from {config.LABELS_FILE}) on the decoder's gray features; 0: none")
+    p.add_argument("--z-grid", type=up_to(positive_int, 8), default=Z_GRID,
+                   help="z reaches the decoder through a G × G map (the encoder reads the same "
+                        "grid); 1: the same at every pixel")
     p.add_argument("--seed", type=seed, default=None,
                    help=f"default {SEED}; with --resume, the checkpoint's")
     p.add_argument("--encoder-input", choices=config.ENCODER_INPUTS, default="color",
@@ -175,7 +181,7 @@ def new_model(args, size, train_paths, strategy, names=None):
         vae = build_cvae(size, args.latent_dim, args.width, args.encoder_input, args.chroma_loss,
                          args.kl_weight or KL_WEIGHT[args.chroma_loss], args.zero_z,
                          chroma_weights, args.seed, chroma_prior(chroma) if classes else None,
-                         names, args.label_weight)
+                         names, args.label_weight, args.z_grid)
         vae.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
     return vae
 
@@ -285,7 +291,9 @@ def main():
         print("train.py: too few photos to hold some out: no validation this run")
     print(f"train.py: {len(train_paths)} training and {len(val_paths)} validation images of "
           f"{size}x{size}; encoder sees {vae.encoder_input}; {vae.chroma_loss} loss; latent "
-          f"{vae.decoder.inputs[0].shape[-1]}; {strategy.num_replicas_in_sync} replica(s)"
+          f"{vae.decoder.inputs[0].shape[-1]}"
+          + (f" through a {vae.z_grid}x{vae.z_grid} grid" if vae.z_grid > 1 else "")
+          + f"; {strategy.num_replicas_in_sync} replica(s)"
           + (f"; label head on {len(vae.label_names)} classes, weight {vae.label_weight:g}"
              if vae.label_names else "")
           + (f"; resuming after epoch {initial_epoch}" if initial_epoch else ""))

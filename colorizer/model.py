@@ -21,17 +21,21 @@ CLASS_LOGITS = "chroma_logits"  # the layer a class decoder is trained on
 LABEL_FEATURES = f"down{DOWNSAMPLINGS}_conv_relu"
 
 
-def _conv(x, filters, strides=1, z=None, name=None):
+def _conv(x, filters, strides=1, z=None, z_grid=1, name=None):
     """3×3 convolution, batch normalization, ReLU: normalization lets color emerge in minutes.
 
     With z, a learned projection of z is added at every pixel before the normalization: what a
     convolution over z tiled across the map computes away from the borders, at a fraction of
-    the cost, since a tiled map is the same at every pixel.
+    the cost, since a tiled map is the same at every pixel. With z_grid G > 1 the projection is
+    a G × G map, spread bilinearly over the whole map: z can then color regions apart.
     """
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=name)(x)
     if z is not None:
-        z_shift = layers.Dense(filters, use_bias=False, name=f"{name}_z")(z)
-        z_shift = layers.Reshape((1, 1, filters), name=f"{name}_z_map")(z_shift)
+        z_shift = layers.Dense(filters * z_grid**2, use_bias=False, name=f"{name}_z")(z)
+        z_shift = layers.Reshape((z_grid, z_grid, filters), name=f"{name}_z_map")(z_shift)
+        if z_grid > 1:
+            z_shift = layers.Resizing(*x.shape[1:3], interpolation="bilinear",
+                                      name=f"{name}_z_spread")(z_shift)
         x = layers.Add(name=f"{name}_plus_z")([x, z_shift])
     x = FusedBatchNormalization(name=f"{name}_norm")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
@@ -70,8 +74,12 @@ def with_builtin_layers(model):
     return copy
 
 
-def build_encoder(size, latent_dim, width, encoder_input):
-    """Recognition network q(z | gray, color), or q(z | gray) as in the original project."""
+def build_encoder(size, latent_dim, width, encoder_input, z_grid=1):
+    """Recognition network q(z | gray, color), or q(z | gray) as in the original project.
+
+    It reads its deepest map averaged over the photo or, with z_grid G > 1, over a G × G grid,
+    so that z can tell where each color is, as a decoder with the same z_grid can paint it.
+    """
     gray = keras.Input((size, size, 1), name="gray")
     inputs = [gray]
     x = layers.Rescaling(1 / 127.5, offset=-1, name="gray_scaled")(gray)
@@ -81,15 +89,20 @@ def build_encoder(size, latent_dim, width, encoder_input):
         x = layers.Concatenate(name="gray_and_chroma")([x, chroma])
     for level in range(DOWNSAMPLINGS):
         x = _conv(x, width * 2**level, strides=2, name=f"down{level + 1}")
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    if z_grid == 1:
+        x = layers.GlobalAveragePooling2D(name="pool")(x)
+    else:
+        x = layers.Resizing(z_grid, z_grid, antialias=True, name="pool")(x)  # an area mean
+        x = layers.Flatten(name="pool_grid")(x)
     x = layers.Dense(width * 8, activation="relu", name="hidden")(x)
     z_mean = layers.Dense(latent_dim, name="z_mean")(x)
     z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
     return keras.Model(inputs, [z_mean, z_log_var], name="main_vae_encoder")
 
 
-def build_decoder(size, latent_dim, width, chroma_loss="squared", class_prior=None):
-    """p(color | z, gray): a U-Net over the full-size gray with z added in at every scale.
+def build_decoder(size, latent_dim, width, chroma_loss="squared", class_prior=None, z_grid=1):
+    """p(color | z, gray): a U-Net over the full-size gray with z added in at every scale, the
+    same at every pixel or, with z_grid G > 1, through a G × G map (_conv).
 
     Chroma is predicted at half size and upsampled bilinearly: color varies slowly, so the
     full-size work goes into reading the gray, not into painting it. With chroma_loss "classes"
@@ -107,7 +120,7 @@ def build_decoder(size, latent_dim, width, chroma_loss="squared", class_prior=No
         x = _conv(x, width * 2**level, strides=2, name=f"down{level + 1}")
         x = _conv(x, width * 2**level, name=f"down{level + 1}_conv")
         skips.append(x)
-    x = _conv(x, width * 8, z=z, name="bottleneck")
+    x = _conv(x, width * 8, z=z, z_grid=z_grid, name="bottleneck")
     # What the whole photo shows (a beach, a forest) decides what each region's color is likely
     # to be: the bottleneck's mean over the image is added back at every pixel (Iizuka et al. 2016).
     context = layers.GlobalAveragePooling2D(name="context_pool")(x)
@@ -117,7 +130,7 @@ def build_decoder(size, latent_dim, width, chroma_loss="squared", class_prior=No
     for level in reversed(range(DOWNSAMPLINGS - 1)):
         x = layers.UpSampling2D(name=f"up{level + 1}")(x)
         x = layers.Concatenate(name=f"up{level + 1}_merge")([x, skips[level]])
-        x = _conv(x, width * 2**level, z=z, name=f"up{level + 1}_conv")
+        x = _conv(x, width * 2**level, z=z, z_grid=z_grid, name=f"up{level + 1}_conv")
     if chroma_loss == "squared":
         chroma_half = layers.Conv2D(2, 3, padding="same", activation="tanh", name="chroma_half")(x)
     else:
@@ -222,6 +235,10 @@ class CVAE(keras.Model):
     @property
     def encoder_input(self):
         return "color" if len(self.encoder.inputs) == 2 else "gray"
+
+    @property
+    def z_grid(self):
+        return self.decoder.get_layer("bottleneck_z_map").output.shape[1]
 
     @property
     def chroma_loss(self):
@@ -366,12 +383,13 @@ def colorize(decoder, grays, z):
 
 
 def build_cvae(size, latent_dim, width, encoder_input, chroma_loss, kl_weight, zero_z,
-               chroma_weights, seed, class_prior=None, label_names=None, label_weight=0.0):
+               chroma_weights, seed, class_prior=None, label_names=None, label_weight=0.0,
+               z_grid=1):
     if encoder_input not in ENCODER_INPUTS:
         raise ValueError(f"encoder_input must be one of {ENCODER_INPUTS}")
     if chroma_loss not in CHROMA_LOSSES:
         raise ValueError(f"chroma_loss must be one of {CHROMA_LOSSES}")
-    encoder = build_encoder(size, latent_dim, width, encoder_input)
-    decoder = build_decoder(size, latent_dim, width, chroma_loss, class_prior)
+    encoder = build_encoder(size, latent_dim, width, encoder_input, z_grid)
+    decoder = build_decoder(size, latent_dim, width, chroma_loss, class_prior, z_grid)
     return CVAE(encoder, decoder, kl_weight=kl_weight, zero_z=zero_z, chroma_weights=chroma_weights,
                 seed=seed, label_names=label_names, label_weight=label_weight, name="main_vae")
