@@ -62,6 +62,9 @@ MIN_CLASS_PHOTOS = 5
 # z reaches the decoder the same at every pixel (1) or through a G × G map, so that a draw
 # can change regions apart instead of casting one tint over the photo (docs/quality.md).
 Z_GRID = 1
+# z also scales each feature map (FiLM), so that a draw changes what a feature marks (sky,
+# foliage) rather than the whole photo or a fixed area.
+Z_GAIN = False
 VAL_FRACTION = 0.1  # share of original photos (with their crops) held out for validation
 PREVIEW_PHOTOS = 4  # validation photos shown in models/preview.png after every epoch
 SEED = 1337
@@ -100,6 +103,8 @@ def parse_args():
     p.add_argument("--z-grid", type=up_to(positive_int, 8), default=Z_GRID,
                    help="z reaches the decoder through a G × G map (the encoder reads the same "
                         "grid); 1: the same at every pixel")
+    p.add_argument("--z-gain", action=argparse.BooleanOptionalAction, default=Z_GAIN,
+                   help="z also scales each feature map of the decoder (FiLM), not only shifts it")
     p.add_argument("--seed", type=seed, default=None,
                    help=f"default {SEED}; with --resume, the checkpoint's")
     p.add_argument("--encoder-input", choices=config.ENCODER_INPUTS, default="color",
@@ -181,7 +186,7 @@ def new_model(args, size, train_paths, strategy, names=None):
         vae = build_cvae(size, args.latent_dim, args.width, args.encoder_input, args.chroma_loss,
                          args.kl_weight or KL_WEIGHT[args.chroma_loss], args.zero_z,
                          chroma_weights, args.seed, chroma_prior(chroma) if classes else None,
-                         names, args.label_weight, args.z_grid)
+                         names, args.label_weight, args.z_grid, args.z_gain)
         vae.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
     return vae
 
@@ -293,6 +298,7 @@ def main():
           f"{size}x{size}; encoder sees {vae.encoder_input}; {vae.chroma_loss} loss; latent "
           f"{vae.decoder.inputs[0].shape[-1]}"
           + (f" through a {vae.z_grid}x{vae.z_grid} grid" if vae.z_grid > 1 else "")
+          + (", scaling the features" if vae.z_gain else "")
           + f"; {strategy.num_replicas_in_sync} replica(s)"
           + (f"; label head on {len(vae.label_names)} classes, weight {vae.label_weight:g}"
              if vae.label_names else "")

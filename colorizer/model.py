@@ -21,13 +21,15 @@ CLASS_LOGITS = "chroma_logits"  # the layer a class decoder is trained on
 LABEL_FEATURES = f"down{DOWNSAMPLINGS}_conv_relu"
 
 
-def _conv(x, filters, strides=1, z=None, z_grid=1, name=None):
+def _conv(x, filters, strides=1, z=None, z_grid=1, z_gain=False, name=None):
     """3×3 convolution, batch normalization, ReLU: normalization lets color emerge in minutes.
 
     With z, a learned projection of z is added at every pixel before the normalization: what a
     convolution over z tiled across the map computes away from the borders, at a fraction of
     the cost, since a tiled map is the same at every pixel. With z_grid G > 1 the projection is
-    a G × G map, spread bilinearly over the whole map: z can then color regions apart.
+    a G × G map, spread bilinearly over the whole map: z can then color regions apart. With
+    z_gain, z also scales each feature map (FiLM, Perez et al. 2018), so that a draw changes
+    most where a feature is strong: what a region shows, not where it lies, decides its change.
     """
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=name)(x)
     if z is not None:
@@ -36,6 +38,11 @@ def _conv(x, filters, strides=1, z=None, z_grid=1, name=None):
         if z_grid > 1:
             z_shift = layers.Resizing(*x.shape[1:3], interpolation="bilinear",
                                       name=f"{name}_z_spread")(z_shift)
+        if z_gain:  # x · (1 + gain(z)): z = 0 leaves x as it is
+            gain = layers.Dense(filters, use_bias=False, name=f"{name}_z_gain")(z)
+            gain = layers.Reshape((1, 1, filters), name=f"{name}_z_gain_map")(gain)
+            gained = layers.Multiply(name=f"{name}_times_z_gain")([x, gain])
+            x = layers.Add(name=f"{name}_gained")([x, gained])
         x = layers.Add(name=f"{name}_plus_z")([x, z_shift])
     x = FusedBatchNormalization(name=f"{name}_norm")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
@@ -100,9 +107,11 @@ def build_encoder(size, latent_dim, width, encoder_input, z_grid=1):
     return keras.Model(inputs, [z_mean, z_log_var], name="main_vae_encoder")
 
 
-def build_decoder(size, latent_dim, width, chroma_loss="squared", class_prior=None, z_grid=1):
+def build_decoder(size, latent_dim, width, chroma_loss="squared", class_prior=None, z_grid=1,
+                  z_gain=False):
     """p(color | z, gray): a U-Net over the full-size gray with z added in at every scale, the
-    same at every pixel or, with z_grid G > 1, through a G × G map (_conv).
+    same at every pixel or, with z_grid G > 1, through a G × G map; with z_gain z also scales
+    the features (_conv).
 
     Chroma is predicted at half size and upsampled bilinearly: color varies slowly, so the
     full-size work goes into reading the gray, not into painting it. With chroma_loss "classes"
@@ -120,7 +129,7 @@ def build_decoder(size, latent_dim, width, chroma_loss="squared", class_prior=No
         x = _conv(x, width * 2**level, strides=2, name=f"down{level + 1}")
         x = _conv(x, width * 2**level, name=f"down{level + 1}_conv")
         skips.append(x)
-    x = _conv(x, width * 8, z=z, z_grid=z_grid, name="bottleneck")
+    x = _conv(x, width * 8, z=z, z_grid=z_grid, z_gain=z_gain, name="bottleneck")
     # What the whole photo shows (a beach, a forest) decides what each region's color is likely
     # to be: the bottleneck's mean over the image is added back at every pixel (Iizuka et al. 2016).
     context = layers.GlobalAveragePooling2D(name="context_pool")(x)
@@ -130,7 +139,8 @@ def build_decoder(size, latent_dim, width, chroma_loss="squared", class_prior=No
     for level in reversed(range(DOWNSAMPLINGS - 1)):
         x = layers.UpSampling2D(name=f"up{level + 1}")(x)
         x = layers.Concatenate(name=f"up{level + 1}_merge")([x, skips[level]])
-        x = _conv(x, width * 2**level, z=z, z_grid=z_grid, name=f"up{level + 1}_conv")
+        x = _conv(x, width * 2**level, z=z, z_grid=z_grid, z_gain=z_gain,
+                  name=f"up{level + 1}_conv")
     if chroma_loss == "squared":
         chroma_half = layers.Conv2D(2, 3, padding="same", activation="tanh", name="chroma_half")(x)
     else:
@@ -239,6 +249,10 @@ class CVAE(keras.Model):
     @property
     def z_grid(self):
         return self.decoder.get_layer("bottleneck_z_map").output.shape[1]
+
+    @property
+    def z_gain(self):
+        return "bottleneck_z_gain" in [layer.name for layer in self.decoder.layers]
 
     @property
     def chroma_loss(self):
@@ -384,12 +398,12 @@ def colorize(decoder, grays, z):
 
 def build_cvae(size, latent_dim, width, encoder_input, chroma_loss, kl_weight, zero_z,
                chroma_weights, seed, class_prior=None, label_names=None, label_weight=0.0,
-               z_grid=1):
+               z_grid=1, z_gain=False):
     if encoder_input not in ENCODER_INPUTS:
         raise ValueError(f"encoder_input must be one of {ENCODER_INPUTS}")
     if chroma_loss not in CHROMA_LOSSES:
         raise ValueError(f"chroma_loss must be one of {CHROMA_LOSSES}")
     encoder = build_encoder(size, latent_dim, width, encoder_input, z_grid)
-    decoder = build_decoder(size, latent_dim, width, chroma_loss, class_prior, z_grid)
+    decoder = build_decoder(size, latent_dim, width, chroma_loss, class_prior, z_grid, z_gain)
     return CVAE(encoder, decoder, kl_weight=kl_weight, zero_z=zero_z, chroma_weights=chroma_weights,
                 seed=seed, label_names=label_names, label_weight=label_weight, name="main_vae")

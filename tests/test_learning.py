@@ -159,33 +159,36 @@ def test_classes_with_too_few_training_photos_are_not_learned(capsys):
     assert label_names(Namespace(label_weight=0.0, images="images"), paths, labels) is None
 
 
-@pytest.mark.parametrize("z_grid", [1, 2])
-def test_a_z_grid_shifts_regions_apart_and_the_same_z_shifts_all_alike(z_grid):
+@pytest.mark.parametrize("z_grid, z_gain", [(1, False), (2, False), (1, True)])
+def test_z_shifts_all_pixels_alike_unless_by_grid_or_gain(z_grid, z_gain):
     import keras
 
     from colorizer.model import build_decoder
 
     keras.utils.set_random_seed(0)
-    decoder = build_decoder(32, 4, 4, z_grid=z_grid)
+    decoder = build_decoder(32, 4, 4, z_grid=z_grid, z_gain=z_gain)
     view = keras.Model(decoder.inputs, [decoder.get_layer("bottleneck").output,
                                         decoder.get_layer("bottleneck_plus_z").output])
     gray = np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 1)).astype("float32")
-    conv, shifted = view([np.ones((1, 4), "float32"), gray])
-    shift = keras.ops.convert_to_numpy(shifted - conv)[0]  # (2, 2, 32): the map z adds
-    assert np.abs(shift).max() > 1e-3
-    regions_differ = not np.allclose(shift[0, 0], shift[-1, -1], atol=1e-6)
-    assert regions_differ == (z_grid > 1)
+    for z, moves in [(np.zeros((1, 4), "float32"), False), (np.ones((1, 4), "float32"), True)]:
+        conv, shifted = view([z, gray])
+        shift = keras.ops.convert_to_numpy(shifted - conv)[0]  # (2, 2, 32): what z changes
+        assert (np.abs(shift).max() > 1e-3) == moves
+        if moves:
+            pixels_differ = not np.allclose(shift[0, 0], shift[-1, -1], atol=1e-6)
+            assert pixels_differ == (z_grid > 1 or z_gain)
 
 
-def test_a_z_grid_model_trains_resumes_and_colors(color_photos, tmp_path):
+def test_a_z_grid_and_gain_model_trains_resumes_and_colors(color_photos, tmp_path):
     (tmp_path / "photos").mkdir()
     for i, img in enumerate(color_photos[:6]):
         Image.fromarray(img).save(tmp_path / "photos" / f"p{i}.png")
     run_script("cleanup_data.py", "--source", tmp_path / "photos", cwd=tmp_path)
     tiny = ["--batch-size", "4", "--width", "8"]
-    log = run_script("train.py", "--epochs", "1", "--z-grid", "2", *tiny, cwd=tmp_path)
-    assert "latent 8 through a 2x2 grid" in log.stdout
+    log = run_script("train.py", "--epochs", "1", "--z-grid", "2", "--z-gain", *tiny,
+                     cwd=tmp_path)
+    assert "latent 8 through a 2x2 grid, scaling the features" in log.stdout
     log = run_script("train.py", "--epochs", "2", "--resume", *tiny, cwd=tmp_path)
-    assert "through a 2x2 grid" in log.stdout and "resuming after epoch 1" in log.stdout
+    assert "2x2 grid, scaling" in log.stdout and "resuming after epoch 1" in log.stdout
     run_script("test.py", "--input", tmp_path / "photos", "--samples", "3", cwd=tmp_path)
     assert len(list((tmp_path / "test_output").glob("p0*.png"))) == 3
