@@ -28,8 +28,8 @@ def _conv(x, filters, strides=1, z=None, z_grid=1, z_gain=False, name=None):
     convolution over z tiled across the map computes away from the borders, at a fraction of
     the cost, since a tiled map is the same at every pixel. With z_grid G > 1 the projection is
     a G × G map, spread bilinearly over the whole map: z can then color regions apart. With
-    z_gain, z also scales each feature map (FiLM, Perez et al. 2018), so that a draw changes
-    most where a feature is strong: what a region shows, not where it lies, decides its change.
+    z_gain, z also scales each feature map (FiLM, Perez et al. 2018), so that a draw can change
+    most where a feature is strong (docs/quality.md measures both).
     """
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=name)(x)
     if z is not None:
