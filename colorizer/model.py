@@ -21,34 +21,20 @@ CLASS_LOGITS = "chroma_logits"  # the layer a class decoder is trained on
 LABEL_FEATURES = f"down{DOWNSAMPLINGS}_conv_relu"
 
 
-def _conv(x, filters, strides=1, z=None, z_grid=1, z_regions=1, z_gain=False, name=None):
+def _conv(x, filters, strides=1, z=None, z_grid=1, z_gain=False, name=None):
     """3×3 convolution, batch normalization, ReLU: normalization lets color emerge in minutes.
 
     With z, a learned projection of z is added at every pixel before the normalization: what a
     convolution over z tiled across the map computes away from the borders, at a fraction of
     the cost, since a tiled map is the same at every pixel. With z_grid G > 1 the projection is
-    a G × G map, spread bilinearly over the whole map: z can then color areas apart. With
-    z_regions K > 1 there are K projections, mixed at each pixel by a softmax over K regions the
-    layer reads from its own features: z can then color what is there apart (the sky from the
-    ground) wherever it lies. With z_gain, z also scales each feature map (FiLM, Perez et al.
-    2018), so that a draw can change most where a feature is strong (docs/quality.md measures
-    each).
+    a G × G map, spread bilinearly over the whole map: z can then color regions apart. With
+    z_gain, z also scales each feature map (FiLM, Perez et al. 2018), so that a draw can change
+    most where a feature is strong (docs/quality.md measures both).
     """
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=name)(x)
     if z is not None:
-        z_shift = layers.Dense(filters * z_grid**2 * z_regions, use_bias=False,
-                               name=f"{name}_z")(z)
-        if z_regions > 1:
-            height, width = x.shape[1:3]
-            regions = layers.Conv2D(z_regions, 1, activation="softmax",
-                                    name=f"{name}_z_regions")(x)
-            regions = layers.Reshape((height * width, z_regions),
-                                     name=f"{name}_z_regions_flat")(regions)
-            z_shift = layers.Reshape((z_regions, filters), name=f"{name}_z_per_region")(z_shift)
-            z_shift = layers.Dot(axes=(2, 1), name=f"{name}_z_mixed")([regions, z_shift])
-            z_shift = layers.Reshape((height, width, filters), name=f"{name}_z_map")(z_shift)
-        else:
-            z_shift = layers.Reshape((z_grid, z_grid, filters), name=f"{name}_z_map")(z_shift)
+        z_shift = layers.Dense(filters * z_grid**2, use_bias=False, name=f"{name}_z")(z)
+        z_shift = layers.Reshape((z_grid, z_grid, filters), name=f"{name}_z_map")(z_shift)
         if z_grid > 1:
             z_shift = layers.Resizing(*x.shape[1:3], interpolation="bilinear",
                                       name=f"{name}_z_spread")(z_shift)
@@ -95,12 +81,11 @@ def with_builtin_layers(model):
     return copy
 
 
-def build_encoder(size, latent_dim, width, encoder_input, z_grid=1, z_regions=1):
+def build_encoder(size, latent_dim, width, encoder_input, z_grid=1):
     """Recognition network q(z | gray, color), or q(z | gray) as in the original project.
 
-    It reads its deepest map averaged over the photo, over a G × G grid (z_grid G > 1), or over
-    each of K soft regions it finds in that map (z_regions K > 1), so that z can tell where each
-    color is, as a decoder built alike can paint it.
+    It reads its deepest map averaged over the photo or, with z_grid G > 1, over a G × G grid,
+    so that z can tell where each color is, as a decoder with the same z_grid can paint it.
     """
     gray = keras.Input((size, size, 1), name="gray")
     inputs = [gray]
@@ -111,19 +96,11 @@ def build_encoder(size, latent_dim, width, encoder_input, z_grid=1, z_regions=1)
         x = layers.Concatenate(name="gray_and_chroma")([x, chroma])
     for level in range(DOWNSAMPLINGS):
         x = _conv(x, width * 2**level, strides=2, name=f"down{level + 1}")
-    if z_regions > 1:  # each region's features, summed under its mask over the map's size
-        pixels, channels = x.shape[1] * x.shape[2], x.shape[3]
-        regions = layers.Conv2D(z_regions, 1, activation="softmax", name="pool_regions")(x)
-        regions = layers.Reshape((pixels, z_regions), name="pool_regions_flat")(regions)
-        x = layers.Reshape((pixels, channels), name="pool_features_flat")(x)
-        x = layers.Dot(axes=(1, 1), name="pool_per_region")([regions, x])
-        x = layers.Rescaling(1 / pixels, name="pool")(x)
-        x = layers.Flatten(name="pool_regions_all")(x)
-    elif z_grid > 1:
+    if z_grid == 1:
+        x = layers.GlobalAveragePooling2D(name="pool")(x)
+    else:
         x = layers.Resizing(z_grid, z_grid, antialias=True, name="pool")(x)  # an area mean
         x = layers.Flatten(name="pool_grid")(x)
-    else:
-        x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dense(width * 8, activation="relu", name="hidden")(x)
     z_mean = layers.Dense(latent_dim, name="z_mean")(x)
     z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
@@ -131,10 +108,10 @@ def build_encoder(size, latent_dim, width, encoder_input, z_grid=1, z_regions=1)
 
 
 def build_decoder(size, latent_dim, width, chroma_loss="squared", class_prior=None, z_grid=1,
-                  z_gain=False, z_regions=1):
+                  z_gain=False):
     """p(color | z, gray): a U-Net over the full-size gray with z added in at every scale, the
-    same at every pixel, through a G × G map (z_grid G > 1) or per region of the gray's
-    features (z_regions K > 1); with z_gain z also scales the features (_conv).
+    same at every pixel or, with z_grid G > 1, through a G × G map; with z_gain z also scales
+    the features (_conv).
 
     Chroma is predicted at half size and upsampled bilinearly: color varies slowly, so the
     full-size work goes into reading the gray, not into painting it. With chroma_loss "classes"
@@ -152,8 +129,7 @@ def build_decoder(size, latent_dim, width, chroma_loss="squared", class_prior=No
         x = _conv(x, width * 2**level, strides=2, name=f"down{level + 1}")
         x = _conv(x, width * 2**level, name=f"down{level + 1}_conv")
         skips.append(x)
-    z_options = {"z_grid": z_grid, "z_regions": z_regions, "z_gain": z_gain}
-    x = _conv(x, width * 8, z=z, **z_options, name="bottleneck")
+    x = _conv(x, width * 8, z=z, z_grid=z_grid, z_gain=z_gain, name="bottleneck")
     # What the whole photo shows (a beach, a forest) decides what each region's color is likely
     # to be: the bottleneck's mean over the image is added back at every pixel (Iizuka et al. 2016).
     context = layers.GlobalAveragePooling2D(name="context_pool")(x)
@@ -163,7 +139,8 @@ def build_decoder(size, latent_dim, width, chroma_loss="squared", class_prior=No
     for level in reversed(range(DOWNSAMPLINGS - 1)):
         x = layers.UpSampling2D(name=f"up{level + 1}")(x)
         x = layers.Concatenate(name=f"up{level + 1}_merge")([x, skips[level]])
-        x = _conv(x, width * 2**level, z=z, **z_options, name=f"up{level + 1}_conv")
+        x = _conv(x, width * 2**level, z=z, z_grid=z_grid, z_gain=z_gain,
+                  name=f"up{level + 1}_conv")
     if chroma_loss == "squared":
         chroma_half = layers.Conv2D(2, 3, padding="same", activation="tanh", name="chroma_half")(x)
     else:
@@ -271,21 +248,11 @@ class CVAE(keras.Model):
 
     @property
     def z_grid(self):
-        return (self.decoder.get_layer("bottleneck_z_map").output.shape[1]
-                if "bottleneck_z_spread" in self._decoder_layer_names else 1)
-
-    @property
-    def z_regions(self):
-        return (self.decoder.get_layer("bottleneck_z_regions").output.shape[-1]
-                if "bottleneck_z_regions" in self._decoder_layer_names else 1)
+        return self.decoder.get_layer("bottleneck_z_map").output.shape[1]
 
     @property
     def z_gain(self):
-        return "bottleneck_z_gain" in self._decoder_layer_names
-
-    @property
-    def _decoder_layer_names(self):
-        return [layer.name for layer in self.decoder.layers]
+        return "bottleneck_z_gain" in [layer.name for layer in self.decoder.layers]
 
     @property
     def chroma_loss(self):
@@ -431,13 +398,12 @@ def colorize(decoder, grays, z):
 
 def build_cvae(size, latent_dim, width, encoder_input, chroma_loss, kl_weight, zero_z,
                chroma_weights, seed, class_prior=None, label_names=None, label_weight=0.0,
-               z_grid=1, z_gain=False, z_regions=1):
+               z_grid=1, z_gain=False):
     if encoder_input not in ENCODER_INPUTS:
         raise ValueError(f"encoder_input must be one of {ENCODER_INPUTS}")
     if chroma_loss not in CHROMA_LOSSES:
         raise ValueError(f"chroma_loss must be one of {CHROMA_LOSSES}")
-    encoder = build_encoder(size, latent_dim, width, encoder_input, z_grid, z_regions)
-    decoder = build_decoder(size, latent_dim, width, chroma_loss, class_prior, z_grid, z_gain,
-                            z_regions)
+    encoder = build_encoder(size, latent_dim, width, encoder_input, z_grid)
+    decoder = build_decoder(size, latent_dim, width, chroma_loss, class_prior, z_grid, z_gain)
     return CVAE(encoder, decoder, kl_weight=kl_weight, zero_z=zero_z, chroma_weights=chroma_weights,
                 seed=seed, label_names=label_names, label_weight=label_weight, name="main_vae")
