@@ -63,6 +63,10 @@ MIN_CLASS_PHOTOS = 5
 # differed by area instead of by one cast (tint share 0.41 against 0.64–0.68), but by fixed
 # areas, not by what is there, and the best of 8 came 0.6–0.8 dB less close (docs/quality.md).
 Z_GRID = 1
+# Or through K soft regions the decoder finds in the gray, the encoder pooling the true colors
+# under the same masks, so that a draw can change what is there (the sky apart from the ground)
+# wherever it lies. With masks of the encoder's own, z held no more than with none.
+Z_REGIONS = 1
 # z also scales each feature map (FiLM): bolder, more varied draws (best-of-8 hue 0.57 against
 # 0.45–0.56), still casts over the whole photo, and the mean of 8 0.8 dB further: off.
 Z_GAIN = False
@@ -104,6 +108,9 @@ def parse_args():
     p.add_argument("--z-grid", type=up_to(positive_int, 8), default=Z_GRID,
                    help="z reaches the decoder through a G × G map (the encoder reads the same "
                         "grid); 1: the same at every pixel")
+    p.add_argument("--z-regions", type=up_to(positive_int, 16), default=Z_REGIONS,
+                   help="z reaches the decoder through K soft regions it finds in the gray (the "
+                        "encoder reads the colors under the same); 1: none")
     p.add_argument("--z-gain", action=argparse.BooleanOptionalAction, default=Z_GAIN,
                    help="z also scales each feature map of the decoder (FiLM), not only shifts it")
     p.add_argument("--seed", type=seed, default=None,
@@ -187,7 +194,7 @@ def new_model(args, size, train_paths, strategy, names=None):
         vae = build_cvae(size, args.latent_dim, args.width, args.encoder_input, args.chroma_loss,
                          args.kl_weight or KL_WEIGHT[args.chroma_loss], args.zero_z,
                          chroma_weights, args.seed, chroma_prior(chroma) if classes else None,
-                         names, args.label_weight, args.z_grid, args.z_gain)
+                         names, args.label_weight, args.z_grid, args.z_gain, args.z_regions)
         vae.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE))
     return vae
 
@@ -266,6 +273,9 @@ def main():
     if models_dir.exists() and not models_dir.is_dir():
         sys.exit(f"train.py: {models_dir} is a file, not a folder: choose another --models")
     checkpoint = models_dir / config.CHECKPOINT_FILE
+    if args.z_grid > 1 and args.z_regions > 1:
+        sys.exit("train.py: --z-grid and --z-regions are two ways z reaches the decoder: "
+                 "choose one")
     if args.resume and not checkpoint.is_file():
         sys.exit(f"train.py: no checkpoint at {checkpoint}: train once without --resume")
     size = image_size(paths)
@@ -299,6 +309,7 @@ def main():
           f"{size}x{size}; encoder sees {vae.encoder_input}; {vae.chroma_loss} loss; latent "
           f"{vae.decoder.inputs[0].shape[-1]}"
           + (f" through a {vae.z_grid}x{vae.z_grid} grid" if vae.z_grid > 1 else "")
+          + (f" through {vae.z_regions} regions" if vae.z_regions > 1 else "")
           + (", scaling the features" if vae.z_gain else "")
           + f"; {strategy.num_replicas_in_sync} replica(s)"
           + (f"; label head on {len(vae.label_names)} classes, weight {vae.label_weight:g}"

@@ -19,25 +19,24 @@ from .distribute import is_multiworker
 CLASS_LOGITS = "chroma_logits"  # the layer a class decoder is trained on
 # The deepest features of the gray alone (before z comes in): what a label head reads.
 LABEL_FEATURES = f"down{DOWNSAMPLINGS}_conv_relu"
+REGIONS = "z_regions"  # the decoder's region masks, which the encoder also reads
 
 
-def _conv(x, filters, strides=1, z=None, z_grid=1, z_gain=False, name=None):
+def _conv(x, filters, strides=1, z=None, z_grid=1, z_gain=False, regions=None, name=None):
     """3×3 convolution, batch normalization, ReLU: normalization lets color emerge in minutes.
 
     With z, a learned projection of z is added at every pixel before the normalization: what a
     convolution over z tiled across the map computes away from the borders, at a fraction of
     the cost, since a tiled map is the same at every pixel. With z_grid G > 1 the projection is
-    a G × G map, spread bilinearly over the whole map: z can then color regions apart. With
+    a G × G map, spread bilinearly over the whole map: z can then color areas apart. With
+    regions, soft masks (H', W', K) of K regions of the photo, there are K projections, mixed at
+    each pixel as the masks say: z can then color what is there apart, wherever it lies. With
     z_gain, z also scales each feature map (FiLM, Perez et al. 2018), so that a draw can change
-    most where a feature is strong (docs/quality.md measures both).
+    most where a feature is strong (docs/quality.md measures each).
     """
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=name)(x)
     if z is not None:
-        z_shift = layers.Dense(filters * z_grid**2, use_bias=False, name=f"{name}_z")(z)
-        z_shift = layers.Reshape((z_grid, z_grid, filters), name=f"{name}_z_map")(z_shift)
-        if z_grid > 1:
-            z_shift = layers.Resizing(*x.shape[1:3], interpolation="bilinear",
-                                      name=f"{name}_z_spread")(z_shift)
+        z_shift = _z_map(z, x.shape[1:3], filters, z_grid, regions, name)
         if z_gain:  # x · (1 + gain(z)): z = 0 leaves x as it is
             gain = layers.Dense(filters, use_bias=False, name=f"{name}_z_gain")(z)
             gain = layers.Reshape((1, 1, filters), name=f"{name}_z_gain_map")(gain)
@@ -46,6 +45,27 @@ def _conv(x, filters, strides=1, z=None, z_grid=1, z_gain=False, name=None):
         x = layers.Add(name=f"{name}_plus_z")([x, z_shift])
     x = FusedBatchNormalization(name=f"{name}_norm")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def _z_map(z, size, filters, z_grid, regions, name):
+    """What z adds to a layer's map of size (H, W) with filters channels: one projection of z at
+    every pixel, a G × G map of them spread bilinearly, or per region, K of them mixed."""
+    height, width = size
+    if regions is None:
+        z_shift = layers.Dense(filters * z_grid**2, use_bias=False, name=f"{name}_z")(z)
+        z_shift = layers.Reshape((z_grid, z_grid, filters), name=f"{name}_z_map")(z_shift)
+        if z_grid == 1:
+            return z_shift
+        return layers.Resizing(height, width, interpolation="bilinear",
+                               name=f"{name}_z_spread")(z_shift)
+    count = regions.shape[-1]
+    if regions.shape[1:3] != (height, width):  # a bilinear mix of masks is still a mix
+        regions = layers.Resizing(height, width, name=f"{name}_regions")(regions)
+    regions = layers.Reshape((height * width, count), name=f"{name}_regions_flat")(regions)
+    z_shift = layers.Dense(filters * count, use_bias=False, name=f"{name}_z")(z)
+    z_shift = layers.Reshape((count, filters), name=f"{name}_z_per_region")(z_shift)
+    z_shift = layers.Dot(axes=(2, 1), name=f"{name}_z_mixed")([regions, z_shift])
+    return layers.Reshape((height, width, filters), name=f"{name}_z_map")(z_shift)
 
 
 @keras.saving.register_keras_serializable(package="colorizer")
@@ -81,11 +101,12 @@ def with_builtin_layers(model):
     return copy
 
 
-def build_encoder(size, latent_dim, width, encoder_input, z_grid=1):
+def build_encoder(size, latent_dim, width, encoder_input, z_grid=1, z_regions=1):
     """Recognition network q(z | gray, color), or q(z | gray) as in the original project.
 
-    It reads its deepest map averaged over the photo or, with z_grid G > 1, over a G × G grid,
-    so that z can tell where each color is, as a decoder with the same z_grid can paint it.
+    It reads its deepest map averaged over the photo, over a G × G grid (z_grid G > 1), or under
+    each of the K region masks the decoder finds in the gray (z_regions K > 1: an input "regions"
+    of the deepest map's size), so that z can tell where each color is, as the decoder paints it.
     """
     gray = keras.Input((size, size, 1), name="gray")
     inputs = [gray]
@@ -96,11 +117,20 @@ def build_encoder(size, latent_dim, width, encoder_input, z_grid=1):
         x = layers.Concatenate(name="gray_and_chroma")([x, chroma])
     for level in range(DOWNSAMPLINGS):
         x = _conv(x, width * 2**level, strides=2, name=f"down{level + 1}")
-    if z_grid == 1:
-        x = layers.GlobalAveragePooling2D(name="pool")(x)
-    else:
+    if z_regions > 1:  # each region's features: their sum under its mask, over the map's size
+        pixels, channels = x.shape[1] * x.shape[2], x.shape[3]
+        regions = keras.Input((*x.shape[1:3], z_regions), name="regions")
+        inputs.append(regions)
+        flat = layers.Reshape((pixels, z_regions), name="regions_flat")(regions)
+        x = layers.Reshape((pixels, channels), name="features_flat")(x)
+        x = layers.Dot(axes=(1, 1), name="per_region")([flat, x])
+        x = layers.Rescaling(1 / pixels, name="pool")(x)
+        x = layers.Flatten(name="pool_regions")(x)
+    elif z_grid > 1:
         x = layers.Resizing(z_grid, z_grid, antialias=True, name="pool")(x)  # an area mean
         x = layers.Flatten(name="pool_grid")(x)
+    else:
+        x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dense(width * 8, activation="relu", name="hidden")(x)
     z_mean = layers.Dense(latent_dim, name="z_mean")(x)
     z_log_var = layers.Dense(latent_dim, name="z_log_var")(x)
@@ -108,10 +138,11 @@ def build_encoder(size, latent_dim, width, encoder_input, z_grid=1):
 
 
 def build_decoder(size, latent_dim, width, chroma_loss="squared", class_prior=None, z_grid=1,
-                  z_gain=False):
+                  z_gain=False, z_regions=1):
     """p(color | z, gray): a U-Net over the full-size gray with z added in at every scale, the
-    same at every pixel or, with z_grid G > 1, through a G × G map; with z_gain z also scales
-    the features (_conv).
+    same at every pixel, through a G × G map (z_grid G > 1), or per region (z_regions K > 1: K
+    soft masks, REGIONS, read once from the deepest gray features, which the encoder pools
+    under too); with z_gain z also scales the features (_conv).
 
     Chroma is predicted at half size and upsampled bilinearly: color varies slowly, so the
     full-size work goes into reading the gray, not into painting it. With chroma_loss "classes"
@@ -129,7 +160,10 @@ def build_decoder(size, latent_dim, width, chroma_loss="squared", class_prior=No
         x = _conv(x, width * 2**level, strides=2, name=f"down{level + 1}")
         x = _conv(x, width * 2**level, name=f"down{level + 1}_conv")
         skips.append(x)
-    x = _conv(x, width * 8, z=z, z_grid=z_grid, z_gain=z_gain, name="bottleneck")
+    regions = (layers.Conv2D(z_regions, 1, activation="softmax", name=REGIONS)(x)
+               if z_regions > 1 else None)
+    z_options = {"z_grid": z_grid, "z_gain": z_gain, "regions": regions}
+    x = _conv(x, width * 8, z=z, **z_options, name="bottleneck")
     # What the whole photo shows (a beach, a forest) decides what each region's color is likely
     # to be: the bottleneck's mean over the image is added back at every pixel (Iizuka et al. 2016).
     context = layers.GlobalAveragePooling2D(name="context_pool")(x)
@@ -139,8 +173,7 @@ def build_decoder(size, latent_dim, width, chroma_loss="squared", class_prior=No
     for level in reversed(range(DOWNSAMPLINGS - 1)):
         x = layers.UpSampling2D(name=f"up{level + 1}")(x)
         x = layers.Concatenate(name=f"up{level + 1}_merge")([x, skips[level]])
-        x = _conv(x, width * 2**level, z=z, z_grid=z_grid, z_gain=z_gain,
-                  name=f"up{level + 1}_conv")
+        x = _conv(x, width * 2**level, z=z, **z_options, name=f"up{level + 1}_conv")
     if chroma_loss == "squared":
         chroma_half = layers.Conv2D(2, 3, padding="same", activation="tanh", name="chroma_half")(x)
     else:
@@ -224,6 +257,9 @@ class CVAE(keras.Model):
         names = [layer.name for layer in decoder.layers]
         self.class_logits = (keras.Model(decoder.inputs, decoder.get_layer(CLASS_LOGITS).output,
                                          name="class_logits") if CLASS_LOGITS in names else None)
+        # The encoder pools under the decoder's region masks, read from the gray alone.
+        self.regions = (keras.Model(decoder.inputs[1], decoder.get_layer(REGIONS).output,
+                                    name="regions") if REGIONS in names else None)
         self.label_names = list(label_names) if label_names else None
         self.label_weight = label_weight
         if self.label_names:
@@ -244,11 +280,16 @@ class CVAE(keras.Model):
 
     @property
     def encoder_input(self):
-        return "color" if len(self.encoder.inputs) == 2 else "gray"
+        return "color" if "chroma" in [t.name for t in self.encoder.inputs] else "gray"
 
     @property
     def z_grid(self):
-        return self.decoder.get_layer("bottleneck_z_map").output.shape[1]
+        return (self.decoder.get_layer("bottleneck_z_map").output.shape[1]
+                if "bottleneck_z_spread" in [layer.name for layer in self.decoder.layers] else 1)
+
+    @property
+    def z_regions(self):
+        return 1 if self.regions is None else self.regions.outputs[0].shape[-1]
 
     @property
     def z_gain(self):
@@ -266,7 +307,10 @@ class CVAE(keras.Model):
     def call(self, inputs, training=False):
         """(what the loss reads: chroma or class logits, z_mean, z_log_var[, label logits])."""
         gray, chroma = inputs
-        z_mean, z_log_var = self.encoder([gray, chroma] if self.encoder_input == "color" else gray)
+        encoder_in = [gray, chroma] if self.encoder_input == "color" else [gray]
+        if self.regions is not None:
+            encoder_in.append(self.regions(gray, training=training))
+        z_mean, z_log_var = self.encoder(encoder_in)
         z = self.sampling([z_mean, z_log_var])
         if training and self.zero_z:
             draw = keras.random.uniform((ops.shape(z)[0], 1), seed=self.zero_z_seed)
@@ -398,12 +442,13 @@ def colorize(decoder, grays, z):
 
 def build_cvae(size, latent_dim, width, encoder_input, chroma_loss, kl_weight, zero_z,
                chroma_weights, seed, class_prior=None, label_names=None, label_weight=0.0,
-               z_grid=1, z_gain=False):
+               z_grid=1, z_gain=False, z_regions=1):
     if encoder_input not in ENCODER_INPUTS:
         raise ValueError(f"encoder_input must be one of {ENCODER_INPUTS}")
     if chroma_loss not in CHROMA_LOSSES:
         raise ValueError(f"chroma_loss must be one of {CHROMA_LOSSES}")
-    encoder = build_encoder(size, latent_dim, width, encoder_input, z_grid)
-    decoder = build_decoder(size, latent_dim, width, chroma_loss, class_prior, z_grid, z_gain)
+    encoder = build_encoder(size, latent_dim, width, encoder_input, z_grid, z_regions)
+    decoder = build_decoder(size, latent_dim, width, chroma_loss, class_prior, z_grid, z_gain,
+                            z_regions)
     return CVAE(encoder, decoder, kl_weight=kl_weight, zero_z=zero_z, chroma_weights=chroma_weights,
                 seed=seed, label_names=label_names, label_weight=label_weight, name="main_vae")

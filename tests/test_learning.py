@@ -159,14 +159,14 @@ def test_classes_with_too_few_training_photos_are_not_learned(capsys):
     assert label_names(Namespace(label_weight=0.0, images="images"), paths, labels) is None
 
 
-@pytest.mark.parametrize("z_grid, z_gain", [(1, False), (2, False), (1, True)])
-def test_z_shifts_all_pixels_alike_unless_by_grid_or_gain(z_grid, z_gain):
+@pytest.mark.parametrize("z_options", [{}, {"z_grid": 2}, {"z_regions": 3}, {"z_gain": True}])
+def test_z_shifts_all_pixels_alike_unless_by_grid_regions_or_gain(z_options):
     import keras
 
     from colorizer.model import build_decoder
 
     keras.utils.set_random_seed(0)
-    decoder = build_decoder(32, 4, 4, z_grid=z_grid, z_gain=z_gain)
+    decoder = build_decoder(32, 4, 4, **z_options)
     view = keras.Model(decoder.inputs, [decoder.get_layer("bottleneck").output,
                                         decoder.get_layer("bottleneck_plus_z").output])
     gray = np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 1)).astype("float32")
@@ -176,19 +176,49 @@ def test_z_shifts_all_pixels_alike_unless_by_grid_or_gain(z_grid, z_gain):
         assert (np.abs(shift).max() > 1e-3) == moves
         if moves:
             pixels_differ = not np.allclose(shift[0, 0], shift[-1, -1], atol=1e-6)
-            assert pixels_differ == (z_grid > 1 or z_gain)
+            assert pixels_differ == bool(z_options)
 
 
-def test_a_z_grid_and_gain_model_trains_resumes_and_colors(color_photos, tmp_path):
+def test_z_grid_and_z_regions_are_one_line_together(tmp_path, color_photos):
+    Image.fromarray(color_photos[0]).resize((112, 112)).save(tmp_path / "p.png")
+    log = run_script("train.py", "--images", tmp_path, "--z-grid", "2", "--z-regions", "2",
+                     cwd=tmp_path, check=False)
+    assert log.returncode == 1 and log.stderr.strip().splitlines() == [
+        "train.py: --z-grid and --z-regions are two ways z reaches the decoder: choose one"]
+
+
+@pytest.mark.parametrize("options, summary", [
+    (["--z-grid", "2", "--z-gain"], "latent 8 through a 2x2 grid, scaling the features"),
+    (["--z-regions", "3"], "latent 8 through 3 regions;")])
+def test_a_z_grid_regions_or_gain_model_trains_resumes_and_colors(options, summary,
+                                                                  color_photos, tmp_path):
     (tmp_path / "photos").mkdir()
     for i, img in enumerate(color_photos[:6]):
         Image.fromarray(img).save(tmp_path / "photos" / f"p{i}.png")
     run_script("cleanup_data.py", "--source", tmp_path / "photos", cwd=tmp_path)
     tiny = ["--batch-size", "4", "--width", "8"]
-    log = run_script("train.py", "--epochs", "1", "--z-grid", "2", "--z-gain", *tiny,
-                     cwd=tmp_path)
-    assert "latent 8 through a 2x2 grid, scaling the features" in log.stdout
+    log = run_script("train.py", "--epochs", "1", *options, *tiny, cwd=tmp_path)
+    assert summary in log.stdout
     log = run_script("train.py", "--epochs", "2", "--resume", *tiny, cwd=tmp_path)
-    assert "2x2 grid, scaling" in log.stdout and "resuming after epoch 1" in log.stdout
+    assert summary.split(" through")[1] in log.stdout and "resuming after epoch 1" in log.stdout
     run_script("test.py", "--input", tmp_path / "photos", "--samples", "3", cwd=tmp_path)
     assert len(list((tmp_path / "test_output").glob("p0*.png"))) == 3
+
+
+def test_z_regions_are_the_decoders_masks_read_by_the_encoder_too():
+    import keras
+    import tensorflow as tf
+
+    from colorizer.model import REGIONS, build_cvae
+
+    keras.utils.set_random_seed(0)
+    vae = build_cvae(32, 4, 4, "color", "squared", 0.3, 0.5, None, 0, z_regions=3)
+    assert (vae.z_regions, vae.z_grid, vae.encoder_input) == (3, 1, "color")
+    assert vae.encoder.get_layer("regions").output.shape[1:] == (2, 2, 3)
+    rng = np.random.default_rng(0)
+    gray = rng.uniform(0, 255, (2, 32, 32, 1)).astype("float32")
+    chroma = rng.uniform(-0.5, 0.5, (2, 32, 32, 2)).astype("float32")
+    masks = vae.decoder.get_layer(REGIONS).kernel
+    with tf.GradientTape() as tape:
+        z_mean = vae((gray, chroma))[1]
+    assert np.abs(tape.gradient(z_mean, masks).numpy()).max() > 0  # the encoder reads them
