@@ -43,8 +43,9 @@ def main():
     imgs_rgb = np.stack([img for img in imgs_rgb if not is_grayscale(img)])
     grays = rgb_to_gray(imgs_rgb)
     gray_in = grays[..., None].astype(np.float32)
-    encoder_in = [gray_in, rgb_to_chroma(imgs_rgb)] if vae.encoder_input == "color" else gray_in
-    z_mean, z_log_var = vae.encoder.predict(encoder_in, verbose=0)
+    encoder_in = vae.encoder_inputs(gray_in, rgb_to_chroma(imgs_rgb))
+    z_mean, z_log_var = vae.encoder.predict([keras.ops.convert_to_numpy(x) for x in encoder_in],
+                                            verbose=0)
 
     def psnrs(z):
         colored = colorize(vae.decoder, grays, z.astype(np.float32))

@@ -304,13 +304,18 @@ class CVAE(keras.Model):
         return [self.total_loss_tracker, self.reconstruction_loss_tracker, self.kl_loss_tracker,
                 *([self.label_loss_tracker] if self.label_names else [])]
 
+    def encoder_inputs(self, gray, chroma, training=False):
+        """What the encoder reads: the gray, the true chroma unless it sees the gray only and,
+        with z_regions, the decoder's region masks of the gray."""
+        inputs = [gray, chroma] if self.encoder_input == "color" else [gray]
+        if self.regions is not None:
+            inputs.append(self.regions(gray, training=training))
+        return inputs
+
     def call(self, inputs, training=False):
         """(what the loss reads: chroma or class logits, z_mean, z_log_var[, label logits])."""
         gray, chroma = inputs
-        encoder_in = [gray, chroma] if self.encoder_input == "color" else [gray]
-        if self.regions is not None:
-            encoder_in.append(self.regions(gray, training=training))
-        z_mean, z_log_var = self.encoder(encoder_in)
+        z_mean, z_log_var = self.encoder(self.encoder_inputs(gray, chroma, training))
         z = self.sampling([z_mean, z_log_var])
         if training and self.zero_z:
             draw = keras.random.uniform((ops.shape(z)[0], 1), seed=self.zero_z_seed)
@@ -447,6 +452,8 @@ def build_cvae(size, latent_dim, width, encoder_input, chroma_loss, kl_weight, z
         raise ValueError(f"encoder_input must be one of {ENCODER_INPUTS}")
     if chroma_loss not in CHROMA_LOSSES:
         raise ValueError(f"chroma_loss must be one of {CHROMA_LOSSES}")
+    if z_grid > 1 and z_regions > 1:
+        raise ValueError("z reaches the decoder through a grid or through regions, not both")
     encoder = build_encoder(size, latent_dim, width, encoder_input, z_grid, z_regions)
     decoder = build_decoder(size, latent_dim, width, chroma_loss, class_prior, z_grid, z_gain,
                             z_regions)
