@@ -18,6 +18,12 @@ REPO = Path(__file__).resolve().parents[1]
 ARCHIVE_COLOR_PHOTOS = 24  # color photos in the small test archive, at most
 
 
+def every_rgb_color():
+    """uint8 (4096, 4096, 3): each of the 2²⁴ colors once."""
+    rgb = np.arange(2**24, dtype=np.uint32).reshape(4096, 4096)
+    return np.stack([rgb >> 16, (rgb >> 8) & 255, rgb & 255], -1).astype(np.uint8)
+
+
 def real_photo_paths():
     """Paths of real photos, color and gray, each opening with Pillow."""
     if SHARED.is_dir():

@@ -6,6 +6,7 @@ from PIL import Image
 
 from colorizer.color import (chroma_to_hue_saturation, is_grayscale, merge, rgb_to_chroma,
                              rgb_to_gray)
+from conftest import every_rgb_color
 
 
 def test_gray_is_pillow_luma(color_photos):
@@ -131,14 +132,8 @@ def test_merge_gives_the_pixels_of_its_plain_formulas_to_the_bit(color_photos):
         assert np.array_equal(merge(gray, chroma), _merge_as_written(gray, chroma))
 
 
-def _every_rgb_color():
-    """uint8 (4096, 4096, 3): each of the 2²⁴ colors once."""
-    rgb = np.arange(2**24, dtype=np.uint32).reshape(4096, 4096)
-    return np.stack([rgb >> 16, (rgb >> 8) & 255, rgb & 255], -1).astype(np.uint8)
-
-
 def test_chroma_of_every_rgb_color_is_its_plain_formula_to_the_bit():
-    rgb = _every_rgb_color()
+    rgb = every_rgb_color()
     x = rgb.astype(np.float32) / 255
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
     high, low = x.max(-1), x.min(-1)
@@ -152,5 +147,5 @@ def test_chroma_of_every_rgb_color_is_its_plain_formula_to_the_bit():
 
 
 def test_gray_of_every_rgb_color_is_pillows():
-    rgb = _every_rgb_color()
+    rgb = every_rgb_color()
     assert np.array_equal(rgb_to_gray(rgb), np.asarray(Image.fromarray(rgb).convert("L")))

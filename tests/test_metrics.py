@@ -10,10 +10,10 @@ from PIL import Image
 
 from colorizer import config
 from colorizer.color import rgb_to_gray
-from colorizer.metrics import (FLOOR_HUES, colorfulness, diversity, hue_and_chroma, hue_counts,
-                               hue_rates, psnr, score_photo, ssim, summary_table,
-                               tint_share)
-from conftest import REPO
+from colorizer.metrics import (FLOOR_HUES, HIT_DEGREES, _within, colorfulness, diversity,
+                               hue_and_chroma, hue_counts, hue_rates, psnr, score_photo, ssim,
+                               summary_table, tint_share)
+from conftest import REPO, every_rgb_color
 
 
 def test_identical_images(color_photos):
@@ -98,6 +98,37 @@ def test_opponent_hue_follows_the_definition():
     assert chroma[3] == 0
 
 
+
+def _hue_and_chroma_as_written(img_rgb):
+    rgb = img_rgb.astype(np.float64)
+    rg, yb = rgb[..., 0] - rgb[..., 1], (rgb[..., 0] + rgb[..., 1]) / 2 - rgb[..., 2]
+    return np.degrees(np.arctan2(yb, rg)) % 360, np.hypot(rg, yb)
+
+
+def test_hue_and_chroma_of_every_rgb_color_is_the_definition_to_the_bit():
+    rgb = every_rgb_color()
+    hue, chroma = hue_and_chroma(rgb)
+    expected_hue, expected_chroma = _hue_and_chroma_as_written(rgb)
+    assert hue.tobytes() == expected_hue.tobytes()
+    assert chroma.tobytes() == expected_chroma.tobytes()
+
+
+def test_within_30_degrees_is_the_definition_at_every_edge():
+    """The hit test against abs((a − b + 180) % 360 − 180) ≤ 30 as written, on every hue 8-bit
+    RGB can have paired with hues at, a float step either side of, and far from the edges."""
+    hues = np.unique(hue_and_chroma(every_rgb_color())[0])
+    rng = np.random.default_rng(0)
+    pairs = [(rng.uniform(0, 360, hues.size), hues), (FLOOR_HUES[:, None] * 1.0, hues[::97])]
+    for offset in (HIT_DEGREES, -HIT_DEGREES, 360 - HIT_DEGREES, HIT_DEGREES - 360, 0, 180):
+        exact = hues + offset
+        for other in (exact, np.nextafter(exact, np.inf), np.nextafter(exact, -np.inf)):
+            inside = (other >= 0) & (other < 360)
+            pairs.append((other[inside], hues[inside]))
+    for hue_a, hue_b in pairs:
+        expected = np.abs((hue_a - hue_b + 180) % 360 - 180) <= HIT_DEGREES
+        assert np.array_equal(_within(hue_a, hue_b), expected)
+
+
 def test_hue_hits_of_a_copy_gray_and_a_tint(color_photos):
     photos = color_photos[:12]
     copies = [hue_counts(img[None], img, [0.0]) for img in photos]
@@ -142,6 +173,20 @@ def test_tint_share_tells_a_global_cast_from_regional_change(color_photos):
     regional[1, img.shape[0] // 2:] -= [30, 0, 0]
     assert tint_share(regional.astype(np.uint8)) < 0.05
     assert np.isnan(tint_share(img[None].astype(np.uint8)))
+
+
+def test_tint_share_is_its_formula_to_the_bit(color_photos):
+    rng = np.random.default_rng(0)
+    for img in color_photos[:6]:
+        for n in (2, 3, 8):
+            samples = np.clip(img + rng.integers(-40, 40, (n, 1, 1, 3)) +
+                              rng.integers(-9, 9, (n, *img.shape)), 0, 255).astype(np.uint8)
+            rgb = samples.astype(np.float64)
+            opp = np.stack([rgb[..., 0] - rgb[..., 1], (rgb[..., 0] + rgb[..., 1]) / 2 - rgb[..., 2]], -1)
+            spread = opp - opp.mean(axis=0)
+            total = np.mean(np.sum(spread**2, -1))
+            cast = np.mean(np.sum(spread.mean(axis=(1, 2)) ** 2, -1))
+            assert tint_share(samples) == float(cast / total)
 
 
 def test_the_summary_of_one_sample_leaves_out_what_only_several_have(color_photos):
