@@ -104,8 +104,8 @@ def print_table(set_name, scores):
               f"{row['green']:5.2f} {row['cyan/blue']:5.2f}")
     sectors = [k for k in first_hue["first sample"] if "hue_hits" not in k]
     print(f"\n{'hue hits per sector of the original':40s} " + " ".join(f"{s[:11]:>11s}" for s in sectors))
-    rows = [(f"{name}: {row}", hue[row]) for name, (_, hue, _) in scores.items()
-            for row in ("first sample", "all samples", "best sample")]
+    rows = [(f"{name[:38 - len(row)]}: {row}", hue[row]) for name, (_, hue, _) in scores.items()
+            for row in ("first sample", "all samples", "best sample")]  # the row's name kept whole
     rows += [(floor, first_hue[floor]) for floor in ("floor: one hue", "floor: best random hue")]
     for label, row in rows:
         print(f"{label[:40]:40s} " + " ".join(f"{row[s]:11.2f}" for s in sectors))
