@@ -69,12 +69,16 @@ def _degrees_0_360(angle):
     return np.where(angle < 0, angle + 360, np.where(angle >= 360, angle - 360, angle))
 
 
+RG_MAX, YB2_MAX = 255, 510  # 8-bit RGB gives |rg| ≤ 255 and |2 · yb| ≤ 510
+
+
 @functools.cache
 def _hue_chroma_table():
-    """Hue and chroma, flat (511 · 1021,), of every (rg, 2 · yb) that 8-bit RGB can give, by
-    the formulas of the module's docstring; 8 MB, made once. A lookup is a few times faster
-    than the trigonometry per pixel, and gives the same bits (a test checks all 2^24 colors)."""
-    rg, yb2 = np.meshgrid(np.arange(-255, 256), np.arange(-510, 511), indexing="ij")
+    """Hue and chroma, flat, of every (rg, 2 · yb) that 8-bit RGB can give, by the formulas of
+    the module's docstring; 8 MB, made once. A lookup is a few times faster than the
+    trigonometry per pixel, and gives the same bits (a test checks all 2^24 colors)."""
+    rg, yb2 = np.meshgrid(np.arange(-RG_MAX, RG_MAX + 1), np.arange(-YB2_MAX, YB2_MAX + 1),
+                          indexing="ij")
     rg, yb = rg.ravel().astype(np.float64), yb2.ravel() * 0.5
     return _degrees_0_360(np.degrees(np.arctan2(yb, rg))), np.hypot(rg, yb)
 
@@ -82,7 +86,7 @@ def _hue_chroma_table():
 def hue_and_chroma(img_rgb):
     """uint8 RGB (..., 3) -> (hue in degrees 0–360, chroma), each (...)."""
     rg, yb2 = _opponent_ints(img_rgb)
-    index = (rg + 255) * 1021 + (yb2 + 510)
+    index = (rg + RG_MAX) * (2 * YB2_MAX + 1) + (yb2 + YB2_MAX)
     hue, chroma = _hue_chroma_table()
     return hue[index], chroma[index]
 

@@ -98,7 +98,6 @@ def test_opponent_hue_follows_the_definition():
     assert chroma[3] == 0
 
 
-
 def _hue_and_chroma_as_written(img_rgb):
     rgb = img_rgb.astype(np.float64)
     rg, yb = rgb[..., 0] - rgb[..., 1], (rgb[..., 0] + rgb[..., 1]) / 2 - rgb[..., 2]
@@ -182,7 +181,8 @@ def test_tint_share_is_its_formula_to_the_bit(color_photos):
             samples = np.clip(img + rng.integers(-40, 40, (n, 1, 1, 3)) +
                               rng.integers(-9, 9, (n, *img.shape)), 0, 255).astype(np.uint8)
             rgb = samples.astype(np.float64)
-            opp = np.stack([rgb[..., 0] - rgb[..., 1], (rgb[..., 0] + rgb[..., 1]) / 2 - rgb[..., 2]], -1)
+            red, green, blue = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+            opp = np.stack([red - green, (red + green) / 2 - blue], -1)
             spread = opp - opp.mean(axis=0)
             total = np.mean(np.sum(spread**2, -1))
             cast = np.mean(np.sum(spread.mean(axis=(1, 2)) ** 2, -1))
