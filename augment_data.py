@@ -15,18 +15,19 @@ from tqdm import tqdm
 
 from colorizer import config
 from colorizer.cli import run
+from colorizer.files import save_png
 from colorizer.images import (CROPS_PER_PHOTO, UNREADABLE, corner_crops, crop_name, is_crop,
-                              is_whole_png, list_images, save_png, unreadable_reason)
+                              is_whole_png, list_images, unreadable_reason)
 
 
-def parse_args():
+def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", default=config.IMAGES_DIR, help="folder of original PNGs")
-    return p.parse_args()
+    return p
 
 
 def main():
-    args = parse_args()
+    args = build_parser().parse_args()
     images = Path(args.images)
     originals = [p for p in list_images(images) if not is_crop(p)] if images.is_dir() else []
     for path in [p for p in originals if not is_whole_png(p)]:

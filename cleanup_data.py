@@ -5,8 +5,7 @@
     python cleanup_data.py --download          # fetch the Kaggle dataset into archive/ first
 
 Grayscale photos are skipped (they teach nothing about color); files Pillow can't read are named
-with the reason and skipped. The folder each photo came from (its class) is recorded in
-images/labels.csv. The source is only read. Photos already in the output are not
+with the reason and skipped. The source is only read. Photos already in the output are not
 redone unless --force; each output is written under a temporary name and renamed.
 """
 
@@ -23,12 +22,13 @@ from tqdm import tqdm
 from colorizer import config
 from colorizer.cli import positive_int, run, up_to
 from colorizer.color import is_grayscale
+from colorizer.files import save_png
 from colorizer.images import (UNREADABLE, folders_overlap, is_whole_png, open_rgb, photo_name,
-                              read_labels, sample_photo_paths, save_png, source_label, square,
-                              unreadable_reason, unusable_reason, walk_files, write_labels)
+                              sample_photo_paths, square, unreadable_reason, unusable_reason,
+                              walk_files)
 
 
-def parse_args():
+def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--source", default=config.ARCHIVE_DIR,
                    help=f"folder walked recursively, or '{config.SAMPLES_SOURCE}'")
@@ -38,7 +38,7 @@ def parse_args():
     p.add_argument("--force", action="store_true", help="redo photos already in the output")
     p.add_argument("--download", action="store_true",
                    help=f"first fetch Kaggle's {config.KAGGLE_DATASET} into archive/ (kagglehub)")
-    return p.parse_args()
+    return p
 
 
 def download():
@@ -84,7 +84,7 @@ def clean_one(job):
 
 
 def main():
-    args = parse_args()
+    args = build_parser().parse_args()
     if args.size < config.SIZE_MULTIPLE or args.size % config.SIZE_MULTIPLE:
         sys.exit(f"cleanup_data.py: --size {args.size} can't be trained on: use a multiple of "
                  f"{config.SIZE_MULTIPLE} (the original project used {config.IMAGE_SIZE})")
@@ -110,17 +110,9 @@ def main():
             counts[outcome] += 1
             if reason:
                 print(f"cleanup_data.py: skipped {path}: {reason}", file=sys.stderr)
-    labels = read_labels(output)  # earlier runs' photos, from this source or others, stay
-    for (_, relative), (_, target, _) in zip(photos, jobs):
-        labels.pop(target.name, None)
-        if source_label(relative) and is_whole_png(target):
-            labels[target.name] = source_label(relative)
-    if labels or (output / config.LABELS_FILE).exists():
-        write_labels(output, labels)
     print(f"cleanup_data.py: wrote {counts['written']} photos of {args.size}x{args.size} to "
           f"{output}/, {counts['done']} already done, skipped {counts['grayscale']} grayscale and "
-          f"{counts['unreadable']} unreadable files"
-          + (f"; {len(set(labels.values()))} classes in {config.LABELS_FILE}" if labels else ""))
+          f"{counts['unreadable']} unreadable files")
 
 
 if __name__ == "__main__":

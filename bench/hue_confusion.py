@@ -10,7 +10,6 @@ chroma is under 6 (a miss however right its hue). Rows sum to 1.
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from colorizer.config import OUTPUTS_FILE  # noqa: E402
+from colorizer.outputs import read_photo_entries  # noqa: E402
 from colorizer.metrics import (COLORED_CHROMA, HIT_CHROMA, HUE_SECTORS, hue_and_chroma,  # noqa: E402
                                hue_sector)
 
@@ -28,7 +28,7 @@ def confusion(output_dir, sample):
     painted chroma per original sector as a list of arrays)."""
     counts = np.zeros((6, 7))
     chromas = [[] for _ in range(6)]
-    for entry in json.loads((output_dir / OUTPUTS_FILE).read_text()):
+    for entry in read_photo_entries(output_dir):
         if not entry["original"] or sample > len(entry["samples"]):
             continue
         with Image.open(output_dir / entry["original"]) as img:

@@ -34,7 +34,8 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     keras = import_keras()
 
-    from colorizer.model import colorize  # also registers the CVAE class for loading
+    import colorizer.model  # noqa: F401  (registers the CVAE class for loading)
+    from colorizer.inference import colorize
 
     vae = keras.saving.load_model(Path(args.models) / config.VAE_FILE)
     size = vae.decoder.inputs[1].shape[1]

@@ -12,7 +12,6 @@ times on its threads, so with 2 threads they can add up to twice the step time.
 
 import os
 import shutil
-import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -22,6 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from colorizer.config import SHARED_SAMPLE_DIR as SHARED  # noqa: E402
 from colorizer import import_keras  # noqa: E402
+from colorizer.config import ModelConfig, RunConfig  # noqa: E402
+from colorizer.scripts import prepare_photos  # noqa: E402
 
 keras = import_keras()  # without TensorFlow's load-time log lines
 import tensorflow as tf  # noqa: E402
@@ -63,10 +64,7 @@ def kind_of(op_type):
 def prepare_images(work):
     images = work / "images"
     if not any(images.glob("*_crop4.png")):
-        for script, *args in (("cleanup_data.py", "--source", SHARED, "--output", images),
-                              ("augment_data.py", "--images", images)):
-            subprocess.run([sys.executable, str(REPO / script), *map(str, args)], check=True,
-                           capture_output=True)
+        prepare_photos(SHARED, images)
     return sorted(images.glob("*.png"))
 
 
@@ -106,23 +104,22 @@ class ProfileAfter(keras.callbacks.Callback):
 def main():
     if not SHARED.is_dir():
         sys.exit(f"profile_training.py: needs the shared sample at {SHARED}")
-    import train
     from colorizer.data import make_dataset
     from colorizer.model import build_cvae
 
     work = REPO / "bench" / "runs" / "profile"
     paths = prepare_images(work)
-    vae = build_cvae(112, train.LATENT_DIM, train.WIDTH, "color", train.CHROMA_LOSS,
-                     train.KL_WEIGHT[train.CHROMA_LOSS], train.ZERO_Z, None, 0)
-    vae.compile(optimizer=keras.optimizers.Adam(train.LEARNING_RATE))
-    ds = make_dataset(paths, 112, train.BATCH_SIZE, shuffle=True, seed=0).repeat()
+    settings = RunConfig()
+    vae = build_cvae(ModelConfig(), seed=0)
+    vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
+    ds = make_dataset(paths, 112, settings.batch_size, shuffle=True, seed=0).repeat()
     logdir = work / "trace"
     shutil.rmtree(logdir, ignore_errors=True)  # op_times sums every profile it finds there
     clock, profiler = StepClock(), ProfileAfter(WARMUP_STEPS, logdir)
     vae.fit(ds, steps_per_epoch=WARMUP_STEPS + PROFILED_STEPS, epochs=1, verbose=0,
             callbacks=[clock, profiler])
     tf.profiler.experimental.stop()
-    step_s = train.BATCH_SIZE / clock.images_per_s(WARMUP_STEPS, train.BATCH_SIZE)
+    step_s = settings.batch_size / clock.images_per_s(WARMUP_STEPS, settings.batch_size)
 
     times = op_times(logdir)
     by_kind = defaultdict(float)
@@ -130,9 +127,9 @@ def main():
         by_kind[kind_of(op_type)] += seconds / PROFILED_STEPS
     total = sum(by_kind.values())
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "native")
-    print(f"\ntraining step, batch {train.BATCH_SIZE}, oneDNN ISA {isa}, under the profiler: "
+    print(f"\ntraining step, batch {settings.batch_size}, oneDNN ISA {isa}, under the profiler: "
           f"{step_s * 1000:.0f} ms "
-          f"wall ({train.BATCH_SIZE / step_s:.1f} images/s); op time {total * 1000:.0f} ms "
+          f"wall ({settings.batch_size / step_s:.1f} images/s); op time {total * 1000:.0f} ms "
           f"over the executor's threads\n")
     for kind, seconds in sorted(by_kind.items(), key=lambda kv: -kv[1]):
         print(f"{kind:52s} {seconds * 1000:8.1f} ms  {seconds / total:6.1%}")

@@ -20,7 +20,6 @@ import argparse
 import csv
 import re
 import shlex
-import subprocess
 import sys
 import zlib
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from colorizer.config import DECODER_FILE, SHARED_CALTECH_DIR, SHARED_SAMPLE_DIR  # noqa: E402
+from colorizer.scripts import run_script  # noqa: E402
 
 VARIANTS = {"gray-encoder": ("original project (--encoder-input gray)", ["--encoder-input", "gray"]),
             "default": ("default CVAE", [])}
@@ -38,8 +38,7 @@ SAMPLES = 8
 
 
 def run(script, *args):
-    result = subprocess.run([sys.executable, str(REPO / script), *map(str, args)],
-                            capture_output=True, text=True)
+    result = run_script(script, *args, check=False)
     if result.returncode != 0:
         sys.exit(f"quality.py: {script} failed:\n{result.stderr[-2000:]}")
     return result.stdout

@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from colorizer.config import SHARED_SAMPLE_DIR as SHARED  # noqa: E402
 from colorizer import import_keras  # noqa: E402
+from colorizer.config import ModelConfig, RunConfig  # noqa: E402
+from colorizer.scripts import run_script  # noqa: E402
 
 keras = import_keras()  # without TensorFlow's load-time log lines
 TRAIN_IMAGES = 19_600
@@ -33,9 +35,10 @@ WARMUP_STEPS, TIMED_STEPS = 5, 40
 DECODER_COLORIZATIONS = 2048
 
 
-def run(*args):
+def timed(script, *args):
+    """Seconds one of the four scripts takes, whole process."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, *map(str, args)], check=True, capture_output=True)
+    run_script(script, *args)
     return time.perf_counter() - start
 
 
@@ -109,27 +112,25 @@ def measure():
 
     import tensorflow as tf
 
-    import train
-    from colorizer.color import CHROMA_BINS
     from colorizer.data import make_dataset
     from colorizer.images import list_images
-    from colorizer.model import build_cvae, predict_chroma
+    from colorizer.inference import predict_chroma
+    from colorizer.model import build_cvae
 
     figures = {"peak_before": peak_gflops(tf)}
-    cleanup_s = run(REPO / "cleanup_data.py", "--source", SHARED, "--output", work / "images")
+    cleanup_s = timed("cleanup_data.py", "--source", SHARED, "--output", work / "images")
     n_shared = sum(1 for _ in SHARED.glob("*/*"))
     figures["cleanup_ips"] = n_shared / cleanup_s
-    run(REPO / "augment_data.py", "--images", work / "images")
+    run_script("augment_data.py", "--images", work / "images")
     base = sorted((work / "images").glob("*.png"))
     for i in range(TRAIN_IMAGES - len(base)):
         os.link(base[i % len(base)], work / "images" / f"copy{i:05d}-{base[i % len(base)].name}")
 
-    # The rarity weights' values do not change the work: all ones stand in for them.
-    vae = build_cvae(112, train.LATENT_DIM, train.WIDTH, "color", train.CHROMA_LOSS,
-                     train.KL_WEIGHT[train.CHROMA_LOSS], train.ZERO_Z, np.ones(CHROMA_BINS**2), 0)
-    vae.compile(optimizer=keras.optimizers.Adam(train.LEARNING_RATE))
+    model_config, settings = ModelConfig(), RunConfig()
+    vae = build_cvae(model_config, seed=0)
+    vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
     figures["train_flops"] = 3 * (forward_flops(vae.encoder) + forward_flops(vae.decoder))
-    ds = make_dataset(list_images(work / "images"), 112, train.BATCH_SIZE, shuffle=True, seed=0)
+    ds = make_dataset(list_images(work / "images"), 112, settings.batch_size, shuffle=True, seed=0)
     fill_start = time.perf_counter()
     for _ in ds:  # one pass fills the uint8 cache: the memory of a real run
         pass
@@ -137,12 +138,12 @@ def measure():
     clock = StepClock()
     vae.fit(ds.repeat(), steps_per_epoch=WARMUP_STEPS + TIMED_STEPS, epochs=1, verbose=0,
             shuffle=False, callbacks=[clock])
-    figures["train_ips"] = clock.images_per_s(WARMUP_STEPS, train.BATCH_SIZE)
+    figures["train_ips"] = clock.images_per_s(WARMUP_STEPS, settings.batch_size)
     figures["rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     vae.decoder.save(work / "main_vae_decoder.keras")
 
     # The decoder alone, as test.py calls it: the ceiling of test.py's throughput.
-    z = np.zeros((DECODER_COLORIZATIONS, train.LATENT_DIM), np.float32)
+    z = np.zeros((DECODER_COLORIZATIONS, model_config.latent_dim), np.float32)
     grays = np.zeros((DECODER_COLORIZATIONS, 112, 112), np.uint8)
     predict_chroma(vae.decoder, grays[:256], z[:256])
     start = time.perf_counter()
@@ -153,13 +154,13 @@ def measure():
     one = work / "one"
     one.mkdir()
     shutil.copy(next(SHARED.glob("*/*")), one)
-    figures["test_one_s"] = run(REPO / "test.py", "--input", one, "--output", work / "out1",
+    figures["test_one_s"] = timed("test.py", "--input", one, "--output", work / "out1",
                                 "--models", work, "--samples", 8, "--seed", 0)
     flat = work / "all"
     flat.mkdir()
     for path in SHARED.glob("*/*"):
         os.symlink(path, flat / path.name)
-    t_all = run(REPO / "test.py", "--input", flat, "--output", work / "out", "--models", work,
+    t_all = timed("test.py", "--input", flat, "--output", work / "out", "--models", work,
                 "--samples", 8, "--seed", 0)
     figures["test_cps"] = (n_shared - 1) * 8 / (t_all - figures["test_one_s"])
     # Black-and-white photos, what users color: nothing to score, the rest the same.
@@ -168,7 +169,7 @@ def measure():
     for path in sorted(flat.iterdir()):
         with Image.open(path) as img:
             img.convert("L").save(gray / f"{path.stem}.png", compress_level=1)
-    t_gray = run(REPO / "test.py", "--input", gray, "--output", work / "out_gray", "--models", work,
+    t_gray = timed("test.py", "--input", gray, "--output", work / "out_gray", "--models", work,
                  "--samples", 8, "--seed", 0)
     figures["test_gray_cps"] = (n_shared - 1) * 8 / (t_gray - figures["test_one_s"])
     figures["peak_after"] = peak_gflops(tf)

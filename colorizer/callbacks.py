@@ -7,9 +7,7 @@ no time limit or signal handling.
 
 import json
 import math
-import os
 import signal
-import tempfile
 import time
 from pathlib import Path
 
@@ -18,22 +16,14 @@ import keras
 from .config import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, HISTORY_CSV, HISTORY_PNG, PREVIEW_PNG
 from .distribute import any_worker, mean_over_workers
 from .figures import grid, plot_history, preview_rows
-from .images import save_png, save_text
-from .model import prior_z
+from .files import atomic_path, save_png, save_text
+from .inference import prior_z
 
 
 def save_model(model, path):
     """model.save, atomically: a half-written file never carries the final name."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".keras", dir=path.parent)
-    os.close(fd)
-    try:
-        model.save(tmp)  # Keras insists on the .keras suffix, so atomic_write can't serve here
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix=".keras") as tmp:  # Keras insists on the .keras suffix
+        model.save(tmp)
 
 
 def read_checkpoint_state(models_dir):

@@ -18,13 +18,6 @@ def positive_float(text):
     return value
 
 
-def nonnegative_float(text):
-    value = float(text)
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number of 0 or more, got {text}")
-    return value
-
-
 def up_to(kind, high):
     """kind (positive_int or positive_float), at most high: beyond it a run would only exhaust
     memory or time, or draw nonsense."""

@@ -138,7 +138,7 @@ def chroma_prior(chroma, blur_bins=1.0):
     return prob / prob.sum()
 
 
-def rebalancing_weights(chroma, mix=0.5, blur_bins=1.0):
+def rebalancing_weights(chroma, mix, blur_bins=1.0):
     """Per-bin loss weights that make rare colors count (Zhang, Isola and Efros 2016, eq. 4).
 
     The chroma histogram of training pixels, smoothed and mixed with a uniform share `mix` over
@@ -153,7 +153,7 @@ def rebalancing_weights(chroma, mix=0.5, blur_bins=1.0):
     return (weights / weights[chroma_bin(chroma)].mean()).astype(np.float32)
 
 
-def hue_rebalancing_weights(chroma, mix=0.5):
+def hue_rebalancing_weights(chroma, mix):
     """Per-bin loss weights that make rare hues count, whatever their saturation.
 
     As rebalancing_weights, over HUE_BINS sectors of hue instead of chroma bins: each chroma
@@ -171,3 +171,7 @@ def hue_rebalancing_weights(chroma, mix=0.5):
     weights = np.where(center_sat >= GRAY_BIN_SATURATION, sector_weights[sector(center_hue)],
                        np.sum(share * sector_weights))
     return (weights / weights[chroma_bin(chroma)].mean()).astype(np.float32)
+
+
+# ModelConfig.rebalance_by: whose rarity weighs a pixel's loss.
+REBALANCING = {"color": rebalancing_weights, "hue": hue_rebalancing_weights}

@@ -1,7 +1,10 @@
-"""Every default the scripts share: image size, folders, file names. One place for each fact."""
+"""Every default, once, by concern: files and folders; the model's settings (ModelConfig, saved
+with the model); a training run's settings (RunConfig); inference (test.py). No TensorFlow here."""
 
+import dataclasses
 from pathlib import Path
 
+# -- files and folders --------------------------------------------------------------------------
 IMAGE_SIZE = 112  # the original project's input size, in pixels per side
 
 ARCHIVE_DIR = "archive/ImageNet-Mini/images"  # Kaggle "deeptrial/miniimagenet", unpacked
@@ -9,14 +12,22 @@ IMAGES_DIR = "images"
 MODELS_DIR = "models"
 TEST_IMAGES_DIR = "test_images"
 TEST_OUTPUT_DIR = "test_output"
-OUTPUTS_FILE = "outputs.json"  # test.py's record, per photo, of the files it wrote there
-# cleanup_data.py's record, beside the squares, of the folder each photo came from: its class
-# (a Mini-ImageNet wnid, a Caltech-101 category), which train.py --label-weight learns to tell.
-LABELS_FILE = "labels.csv"
 
 VAE_FILE = "main_vae.keras"
 ENCODER_FILE = "main_vae_encoder.keras"
 DECODER_FILE = "main_vae_decoder.keras"
+CHECKPOINT_FILE = "checkpoint.keras"  # the whole model with optimizer state, every epoch
+CHECKPOINT_STATE_FILE = "checkpoint.json"  # epochs done and the run's seed and batch size
+HISTORY_CSV = "history.csv"  # every epoch's losses, beside the models
+HISTORY_PNG = "history.png"
+PREVIEW_PNG = "preview.png"  # fixed validation photos: gray, samples, original
+
+# test.py's outputs: its record, per photo, of the files it wrote, and what it writes beside them
+OUTPUTS_FILE = "outputs.json"
+METRICS_FILE = "metrics.csv"
+HUE_FILE = "hue.csv"  # hue hits pooled over the photos: per sector, with the floors beside
+GALLERY_FILE = "index.html"
+GALLERY_DIR = "gallery"  # the gray inputs and originals the page shows beside the samples
 
 KAGGLE_DATASET = "deeptrial/miniimagenet"
 SAMPLES_SOURCE = "samples"  # --source value meaning "the photos bundled in the dependencies"
@@ -24,33 +35,88 @@ ARCHIVE_LAYOUT = f"unpack it so that {ARCHIVE_DIR}/<wnid>/*.JPEG exists"
 DATASET_HINT = (f"run with --download, or download the Kaggle dataset {KAGGLE_DATASET} and "
                 f"{ARCHIVE_LAYOUT}, or run with --source {SAMPLES_SOURCE}")
 
-ENCODER_INPUTS = ("color", "gray")  # the recognition network sees gray and color, or gray only
-# Drawn colorizations take z from N(0, τ² I): 1.5 gave bolder, more varied draws than 1 at no
-# measured cost to the best of 8 (README, Quality).
-TEMPERATURE = 1.5
-# What the decoder learns: the chroma itself (squared error, the original project's), or a
-# probability per chroma class (cross-entropy, Zhang et al. 2016), which can pick one of the
-# colors a region may have where a squared error paints their mean (docs/quality.md).
-CHROMA_LOSSES = ("squared", "classes")
-# A class decoder paints the annealed mean of its probabilities, Zhang et al.'s T = 0.38:
-# between their mean (T = 1, dull where colors compete) and their mode (T → 0, patchy).
-ANNEALED_MEAN_T = 0.38
-DOWNSAMPLINGS = 4  # the decoder's U-Net halves the gray this many times...
-SIZE_MULTIPLE = 2**DOWNSAMPLINGS  # ...so a trainable image side is a multiple of this
-
-CHECKPOINT_FILE = "checkpoint.keras"  # the whole model with optimizer state, every epoch
-CHECKPOINT_STATE_FILE = "checkpoint.json"  # epochs done and the data settings, beside it
 # The released model: trained by this pipeline, shipped in the repository, used by test.py when
 # models/ holds no decoder of the user's own. train.py never writes here.
 PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 MODEL_CARD = "README.md"  # beside the released decoder: data, licenses, command, scores
-
-HISTORY_CSV = "history.csv"  # every epoch's losses, beside the models
-HISTORY_PNG = "history.png"
-PREVIEW_PNG = "preview.png"  # fixed validation photos: gray, samples, original
 
 # Photos beside the checkout, for tests and benchmarks (not for users): 691 from Mini-ImageNet,
 # 6,934 from Caltech-101.
 SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_SAMPLE_DIR = SHARED_DATA_DIR / "mini-imagenet-sample" / "ImageNet-Mini" / "images"
 SHARED_CALTECH_DIR = SHARED_DATA_DIR / "caltech101-color" / "Caltech-101"
+
+# -- the model ----------------------------------------------------------------------------------
+DOWNSAMPLINGS = 4  # the decoder's U-Net halves the gray this many times...
+SIZE_MULTIPLE = 2**DOWNSAMPLINGS  # ...so a trainable image side is a multiple of this
+ENCODER_INPUTS = ("color", "gray")  # the recognition network sees gray and color, or gray only
+# What the decoder learns, with the KL weight that gives z a like share against each: the chroma
+# (squared error), or a probability per chroma class (cross-entropy, Zhang et al. 2016), whose
+# nats cost about 17 times the squared error's for the same color information (docs/quality.md).
+KL_WEIGHTS = {"squared": 0.3, "classes": 4.0}
+CHROMA_LOSSES = tuple(KL_WEIGHTS)
+REBALANCE_BY = ("color", "hue")  # whose rarity weighs a pixel: its chroma bin's, its hue's
+# A class decoder paints the annealed mean of its probabilities, Zhang et al.'s T = 0.38:
+# between their mean (T = 1, dull where colors compete) and their mode (T → 0, patchy).
+ANNEALED_MEAN_T = 0.38
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """What shapes the model and its loss. train.py builds it from its options; the model
+    carries it (CVAE.get_config), so a checkpoint resumes as it was built."""
+    size: int = IMAGE_SIZE
+    width: int = 16  # filters of the first stage; 16 learned more than 32 in 30 minutes
+    # z is small and its KL weighed heavily, so it holds a few strong color choices that a
+    # handful of draws from the prior cover (docs/quality.md, "The KL weight and the size of z").
+    latent_dim: int = 8
+    encoder_input: str = "color"
+    chroma_loss: str = "squared"
+    kl_weight: float | None = None  # None: KL_WEIGHTS[chroma_loss]
+    zero_z: float = 0.5  # share of each batch decoded from z = 0 (Sohn et al.'s hybrid objective)
+    rebalance_mix: float = 1.0  # Zhang et al.'s λ: below 1, rare colors weigh more; 1: off
+    rebalance_by: str = "color"
+
+    def __post_init__(self):
+        for name, allowed in (("encoder_input", ENCODER_INPUTS), ("chroma_loss", CHROMA_LOSSES),
+                              ("rebalance_by", REBALANCE_BY)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
+        if self.size % SIZE_MULTIPLE:
+            raise ValueError(f"size must be a multiple of {SIZE_MULTIPLE}, not {self.size}")
+        if self.kl_weight is None:
+            object.__setattr__(self, "kl_weight", KL_WEIGHTS[self.chroma_loss])
+
+    @classmethod
+    def fields(cls):
+        return [field.name for field in dataclasses.fields(cls)]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """How one training run goes; the checkpoint keeps seed and batch_size (checkpoint.json)."""
+    epochs: int = 10
+    batch_size: int = 32
+    seed: int = 1337  # the split, the weights and the sampling
+    # The rate falls along a cosine from the first to the second over the run (its epochs or
+    # --max-minutes): at a constant 1e-3 the last epoch was rarely the best (docs/quality.md).
+    learning_rate: float = 1e-3
+    final_learning_rate: float = 1e-4
+    val_fraction: float = 0.1  # share of original photos (with their crops) held out
+    color_stats_photos: int = 2000  # training images whose colors tell how common each color is
+    preview_photos: int = 4  # validation photos shown in models/preview.png after every epoch
+
+
+# tf.distribute: this process alone, all GPUs of this machine, or the machines named in TF_CONFIG
+STRATEGIES = ("default", "mirrored", "multiworker")
+
+
+# -- inference (test.py) ------------------------------------------------------------------------
+# Drawn colorizations take z from N(0, τ² I): 1.5 gave bolder, more varied draws than 1 at no
+# measured cost to the best of 8 (docs/quality.md, "Sampling temperature").
+TEMPERATURE = 1.5
+SAMPLES = 1
+MAX_SAMPLES = 100
+DECODER_BATCH = 256  # colorizations per decoder call (docs/speed.md compares sizes)
+MIN_SIDE = 8  # pixels; a thinner photo has no colors to speak of, and breaks SSIM's window
+SCORE_MAX_SIDE = 1024  # --full-res photos are scored at most this many pixels on the long side

@@ -1,19 +1,22 @@
 """tf.distribute for train.py: the GPUs of one machine (mirrored) or of several machines
 (multiworker, configured by the standard TF_CONFIG). The global batch is split across the replicas."""
 
+import os
+
 import tensorflow as tf
 
+# A test hook: with no GPU, mirrored splits the CPU into this many logical devices, so the
+# mirrored path runs (and is tested) on any machine.
+CPU_DEVICES_VARIABLE = "COLORIZER_CPU_DEVICES"
 
-def make_strategy(name, cpu_devices=1):
-    """The strategy to build and train the model under; create it before any other TF work.
 
-    With no GPU, mirrored splits the CPU into cpu_devices logical devices, so the mirrored
-    path runs (and is tested) on any machine.
-    """
+def make_strategy(name):
+    """The strategy to build and train the model under; create it before any other TF work."""
     if name == "mirrored":
         if tf.config.list_physical_devices("GPU"):
             return tf.distribute.MirroredStrategy()
         cpu = tf.config.list_physical_devices("CPU")[0]
+        cpu_devices = int(os.environ.get(CPU_DEVICES_VARIABLE, "1"))
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
         return tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")])
@@ -50,3 +53,24 @@ def mean_over_workers(strategy, value):
         return value
     return float(strategy.reduce("MEAN", strategy.run(lambda: tf.constant(value, tf.float32)),
                                  axis=None))
+
+
+class MultiWorkerFixes:
+    """What a keras.Model with its own train_step needs under MultiWorkerMirroredStrategy in
+    Keras 3.15 (tensorflow/tensorflow#72388): a model built without a first data batch, and
+    logs Keras can average across workers."""
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras first averages a data batch over the replicas, which fails under multiworker.
+        # The model is built in __init__ and needs no batch: this builds what is left, the
+        # optimizer.
+        with self.distribute_strategy.scope():
+            self._symbolic_build()
+
+    def metric_logs(self):
+        """{name: value} of self.metrics, for train_step and test_step to return."""
+        logs = {m.name: m.result() for m in self.metrics}
+        if is_multiworker(self.distribute_strategy):
+            # Keras averages logs across workers along axis 0, which a scalar lacks.
+            logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+        return logs

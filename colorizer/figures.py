@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from .color import gray_to_rgb, rgb_to_gray
-from .images import atomic_write
+from .files import atomic_write
 
 GAP = 4  # pixels between tiles
 
@@ -28,7 +28,7 @@ def grid(rows_of_images):
 
 def preview_rows(decoder, imgs_orig, z):
     """Per photo: the gray input, one colorization per row of z, the original."""
-    from .model import colorize
+    from .inference import colorize
 
     grays = rgb_to_gray(imgs_orig)
     n = len(z)

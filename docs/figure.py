@@ -6,7 +6,6 @@ runs side by side, and the original where it is in color.
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from colorizer.config import OUTPUTS_FILE  # noqa: E402
+from colorizer.outputs import read_photo_entries  # noqa: E402
 from colorizer.figures import grid  # noqa: E402
 
 
@@ -33,7 +33,7 @@ def main():
         manifest = out / OUTPUTS_FILE
         if not manifest.is_file():
             sys.exit(f"figure.py: no {manifest}: run test.py into {out}/ first")
-        runs.append({e["photo"]: e for e in json.loads(manifest.read_text())})
+        runs.append({e["photo"]: e for e in read_photo_entries(out)})
     samples = args.samples * len(runs) if len(args.samples) == 1 else args.samples
     if len(samples) != len(runs):
         sys.exit("figure.py: give --samples one number, or one for each folder")

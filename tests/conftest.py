@@ -1,20 +1,16 @@
 """Real photos for the tests: the shared Mini-ImageNet sample, or else the bundled sample photos."""
 
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from colorizer import config
+from colorizer import config, scripts
 from colorizer.config import SHARED_SAMPLE_DIR as SHARED
 from colorizer.images import sample_photo_paths
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = scripts.REPO
 ARCHIVE_COLOR_PHOTOS = 24  # color photos in the small test archive, at most
 
 
@@ -46,12 +42,7 @@ def color_photos():
 
 def run_script(script, *args, cwd, check=True, env=None):
     """Run one of the four scripts as a user would, in a fresh process."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
-    result = subprocess.run([sys.executable, str(REPO / script), *map(str, args)], cwd=cwd,
-                            capture_output=True, text=True, env=env, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{script} {args} failed:\n{result.stdout}\n{result.stderr}")
-    return result
+    return scripts.run_script(script, *args, cwd=cwd, check=check, env=env, timeout=600)
 
 
 @pytest.fixture(scope="session")

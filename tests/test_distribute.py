@@ -12,30 +12,37 @@ import numpy as np
 from PIL import Image
 
 from colorizer.color import rgb_to_gray
+from colorizer.distribute import CPU_DEVICES_VARIABLE
 from conftest import REPO, TINY, run_script
 
+TWO_CPU_DEVICES = {CPU_DEVICES_VARIABLE: "2"}
 
-def colorizes(work, models, out):
-    """test.py with this decoder writes 112-px color (not gray) samples that keep the gray."""
+
+def assert_colorizes(work, models, out):
+    """test.py with this decoder writes 112-px color (not gray) samples that keep the gray, and
+    a drawn z colors unlike z = 0: the decoder reads z."""
     run_script("test.py", "--models", models, "--output", out, "--samples", "2", cwd=work)
-    with Image.open(out / "photo0_2.png") as img:
-        sample = np.asarray(img, int)
     with Image.open(out / "gallery" / "photo0_gray.png") as img:
         gray = np.asarray(img, int)
-    assert sample.shape == (112, 112, 3)
-    assert np.isfinite(sample).all() and (sample.max(-1) - sample.min(-1)).mean() > 1  # in color
-    assert np.abs(rgb_to_gray(sample.astype(np.uint8)).astype(int) - gray).mean() <= 1
-    return True
+    samples = []
+    for name in ("photo0.png", "photo0_2.png"):
+        with Image.open(out / name) as img:
+            samples.append(np.asarray(img, int))
+    for sample in samples:
+        assert sample.shape == (112, 112, 3)
+        assert (sample.max(-1) - sample.min(-1)).mean() > 1  # in color
+        assert np.abs(rgb_to_gray(sample.astype(np.uint8)).astype(int) - gray).mean() <= 1
+    assert np.abs(samples[1] - samples[0]).mean() > 0.5
 
 
 def test_mirrored_strategy_over_two_cpu_devices_trains_a_decoder_that_colorizes(pipeline, tmp_path):
     work, *_ = pipeline
-    result = run_script("train.py", *TINY, "--strategy", "mirrored", "--cpu-devices", "2",
-                        "--models", tmp_path / "models", cwd=work)
+    result = run_script("train.py", *TINY, "--strategy", "mirrored", "--models",
+                        tmp_path / "models", cwd=work, env=TWO_CPU_DEVICES)
     assert "2 replica(s)" in result.stdout
-    assert colorizes(work, tmp_path / "models", tmp_path / "out")
+    assert_colorizes(work, tmp_path / "models", tmp_path / "out")
     uneven = run_script("train.py", *TINY[:2], "--batch-size", "15", "--strategy", "mirrored",
-                        "--cpu-devices", "2", cwd=work, check=False)
+                        cwd=work, check=False, env=TWO_CPU_DEVICES)
     assert uneven.returncode != 0 and "multiple of 2" in uneven.stderr
 
 
@@ -92,4 +99,4 @@ def test_multiworker_trains_in_step_stops_together_and_the_chief_saves(pipeline,
     assert "stopped by SIGTERM" in out0 and "Resume with" in out0
     assert "worker 1: the chief saves the models" in out1
     assert not (tmp_path / "models1").exists()
-    assert colorizes(work, chief_models, tmp_path / "out")
+    assert_colorizes(work, chief_models, tmp_path / "out")

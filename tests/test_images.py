@@ -4,9 +4,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from colorizer.images import (corner_crops, crop_name, image_label, is_crop, open_rgb,
-                              original_stem, photo_name, read_labels, sample_photo_paths,
-                              source_label, split_by_original, square, write_labels)
+from colorizer.images import (corner_crops, crop_name, is_crop, open_rgb, original_stem,
+                              photo_name, sample_photo_paths, split_by_original, square)
 
 
 def test_photo_names_are_unique_flat_and_safe():
@@ -23,17 +22,6 @@ def test_crops_name_back_to_their_original():
     assert len(set(crops)) == 4
     assert all(is_crop(c) and original_stem(c) == original.stem for c in crops)
     assert not is_crop(original) and original_stem(original) == original.stem
-
-
-def test_labels_are_the_source_folder_and_crops_share_their_originals(tmp_path):
-    assert source_label(Path("n01440764/n01440764_tench.JPEG")) == "n01440764"
-    assert source_label(Path("Caltech-101/bonsai/image_0001.jpg")) == "bonsai"
-    assert source_label(Path("loose.jpg")) == ""
-    labels = {"b-00000000.png": "beach, sandy", "f-11111111.png": "forêt"}  # a comma, an accent
-    write_labels(tmp_path, labels)
-    assert read_labels(tmp_path) == labels and read_labels(tmp_path / "none") == {}
-    assert image_label(labels, tmp_path / crop_name("f-11111111.png", 3)) == "forêt"
-    assert image_label(labels, tmp_path / "other-22222222.png") == ""
 
 
 def test_split_keeps_crops_of_one_photo_together():
@@ -60,7 +48,7 @@ def test_transparent_png_is_flattened_on_white(tmp_path):
 
 
 def test_output_stems_never_share_a_file():
-    from colorizer.images import output_stems, sample_name
+    from colorizer.outputs import output_stems, sample_name
 
     paths = [Path(n) for n in ("cat.jpg", "cat_2.jpg", "cat.png", "cat_2-2.jpg", "dog.jpg")]
     for samples in (1, 2, 3):
@@ -72,7 +60,8 @@ def test_output_stems_never_share_a_file():
 
 
 def test_whole_pngs_tell_from_cut_ones(tmp_path):
-    from colorizer.images import is_whole_png, save_png
+    from colorizer.files import save_png
+    from colorizer.images import is_whole_png
 
     save_png(Image.new("RGB", (20, 20), "red"), tmp_path / "whole.png")
     data = (tmp_path / "whole.png").read_bytes()
@@ -90,7 +79,7 @@ def test_png_encoding_keeps_every_pixel_of_gray_and_color():
     import numpy as np
     import pytest
 
-    from colorizer.images import encode_png
+    from colorizer.files import encode_png
 
     rng = np.random.default_rng(0)
     photo = np.asarray(square(open_rgb(sample_photo_paths()[0], 112), 112))

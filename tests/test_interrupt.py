@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from colorizer import config
+from colorizer.scripts import prepare_photos
 from conftest import REPO, run_script, stderr_lines
 
 TINY = ["--batch-size", "16", "--latent-dim", "8", "--width", "8"]
@@ -18,8 +19,7 @@ TINY = ["--batch-size", "16", "--latent-dim", "8", "--width", "8"]
 @pytest.fixture(scope="module")
 def images(tmp_path_factory, archive):
     work = tmp_path_factory.mktemp("work")
-    run_script("cleanup_data.py", "--source", archive[0], cwd=work)
-    run_script("augment_data.py", cwd=work)
+    prepare_photos(archive[0], work / "images")
     return work
 
 
@@ -38,9 +38,13 @@ def test_resume_trains_only_the_missing_epochs_with_the_checkpoints_settings(ima
                cwd=images)
     steps_first = optimizer_steps(images / "resumed")
     resumed = run_script("train.py", *TINY, "--epochs", "2", "--seed", "6", "--resume",
-                         "--models", "resumed", cwd=images).stdout
+                         "--zero-z", "0.5", "--chroma-loss", "classes", "--models", "resumed",
+                         cwd=images).stdout
     assert "Epoch 2/2" in resumed and "Epoch 1/2" not in resumed
-    assert "--seed 6 ignored: resuming keeps the checkpoint's 5" in resumed
+    # Every option given that differs from the checkpoint is named; one that agrees is not.
+    assert ("train.py: resuming keeps the checkpoint's settings; ignored: --seed 6 (it has 5), "
+            "--chroma-loss classes (it has squared)\n") in resumed
+    assert "squared loss" in resumed
     state = json.loads((images / "resumed" / config.CHECKPOINT_STATE_FILE).read_text())
     assert state["seed"] == 5 and state["epochs_done"] == 2
     # The checkpoint's optimizer goes on counting: a fresh model started at epoch 2 would hold

@@ -59,7 +59,7 @@ def test_score_photo_picks_the_best_sample(color_photos):
 
 
 def test_prior_z_starts_each_photo_at_the_center():
-    from colorizer.model import prior_z
+    from colorizer.inference import prior_z
 
     z = prior_z(3, 4, 8, seed=0).reshape(3, 4, 8)
     assert z.dtype == np.float32 and not z[:, 0].any() and np.all(z[:, 1:].std(axis=-1) > 0.3)
@@ -212,7 +212,7 @@ def test_hue_confusion_says_where_each_sector_went(tmp_path):
     for name, img in (("orig.png", orig), ("out.png", painted)):
         Image.fromarray(img).save(tmp_path / name)
     entry = {"photo": "p.jpg", "gray": "gray.png", "samples": ["out.png"], "original": "orig.png"}
-    (tmp_path / config.OUTPUTS_FILE).write_text(json.dumps([entry]))
+    (tmp_path / config.OUTPUTS_FILE).write_text(json.dumps({"photos": [entry], "reports": []}))
     result = subprocess.run([sys.executable, str(REPO / "bench" / "hue_confusion.py"), str(tmp_path)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

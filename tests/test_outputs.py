@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from colorizer import config
-from colorizer.images import save_png
+from colorizer.files import save_png
+from colorizer.outputs import read_photo_entries
 from conftest import REPO, TINY, run_script, stderr_lines
 
 
@@ -25,7 +26,7 @@ def photos_in(folder, color_photos, names):
 
 
 def manifest(out):
-    return {e["photo"]: e for e in json.loads((out / config.OUTPUTS_FILE).read_text())}
+    return {e["photo"]: e for e in read_photo_entries(out)}
 
 
 def test_photos_whose_names_meet_keep_every_sample(pipeline, color_photos, tmp_path):
@@ -153,11 +154,11 @@ def test_the_same_seed_builds_the_same_weights(pipeline, tmp_path):
     work, *_ = pipeline
     code = ("import sys, hashlib, numpy as np, train; "
             "from pathlib import Path; from colorizer.images import list_images; "
+            "from colorizer.config import ModelConfig, RunConfig; "
             "from colorizer.distribute import make_strategy; "
-            "seed, images = sys.argv[1:]; "
-            "sys.argv = ['train.py', '--width', '8', '--seed', seed]; args = train.parse_args(); "
-            "args.seed = int(seed); paths = list_images(Path(images)); "
-            "vae = train.new_model(args, 112, paths, make_strategy('default', 1)); "
+            "seed, images = sys.argv[1:]; paths = list_images(Path(images)); "
+            "vae = train.new_model(ModelConfig(width=8), RunConfig(seed=int(seed)), paths, "
+            "make_strategy('default')); "
             "print(hashlib.sha1(b''.join(np.asarray(w).tobytes() for w in vae.weights)).hexdigest())")
 
     def weights_hash(seed):
@@ -179,7 +180,8 @@ def trained(pipeline, tmp_path_factory):
     return models
 
 
-@pytest.mark.parametrize("damage", ["truncated model", "bad json", "missing key", "wrong type"])
+@pytest.mark.parametrize("damage", ["truncated model", "bad json", "missing key", "wrong type",
+                                    "earlier version", "retired option"])
 def test_a_damaged_checkpoint_is_one_line(pipeline, trained, tmp_path, damage):
     work, *_ = pipeline
     models = tmp_path / "models"
@@ -188,13 +190,20 @@ def test_a_damaged_checkpoint_is_one_line(pipeline, trained, tmp_path, damage):
     if damage == "truncated model":
         checkpoint.write_bytes(checkpoint.read_bytes()[:5000])
     else:
+        settings = json.loads(state.read_text())
+        earlier = {k: settings[k] for k in ("epochs_done", "seed", "batch_size")}
+        retired = {**settings, "model": {**settings["model"], "z_grid": 3}}
         state.write_text({"bad json": '{"epochs_done": 1,', "missing key": '{"epochs_done": 1}',
-                          "wrong type": '{"epochs_done": "1", "seed": 1, "batch_size": 16}'}[damage])
+                          "wrong type": '{"epochs_done": "1", "seed": 1, "batch_size": 16}',
+                          "earlier version": json.dumps(earlier),
+                          "retired option": json.dumps(retired)}[damage])
     result = run_script("train.py", "--resume", "--epochs", "3", "--models", models, cwd=work,
                         check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     lines = stderr_lines(result)
     assert len(lines) == 1 and "without --resume" in lines[0], lines
+    if damage in ("earlier version", "retired option"):
+        assert "written by an earlier train.py" in lines[0]
 
 
 def test_cleanup_names_links_and_pipes_and_redoes_cut_outputs(color_photos, tmp_path):

@@ -2,7 +2,6 @@
 a fresh clone, and when test.py uses it instead of the user's own."""
 
 import csv
-import json
 import os
 import shutil
 import subprocess
@@ -13,6 +12,7 @@ from PIL import Image
 
 from colorizer import config
 from colorizer.color import rgb_to_gray
+from colorizer.outputs import read_photo_entries
 from conftest import REPO, run_script, stderr_lines
 
 RELEASED = config.PRETRAINED_DIR / config.DECODER_FILE
@@ -23,7 +23,7 @@ MAX_MODEL_BYTES, MAX_PHOTO_BYTES = 20_000_000, 5_000_000
 def test_the_released_decoder_loads_safely_and_has_test_pys_contract():
     import keras
 
-    from colorizer.model import colorize, prior_z
+    from colorizer.inference import colorize, prior_z
 
     assert RELEASED.stat().st_size <= MAX_MODEL_BYTES
     assert (config.PRETRAINED_DIR / config.MODEL_CARD).is_file()
@@ -49,7 +49,7 @@ def test_bundled_photos_are_small_licensed_and_all_colored_by_the_released_model
     result = run_script("test.py", "--input", BUNDLED, "--output", tmp_path / "out", "--samples",
                         "2", "--seed", "0", cwd=tmp_path)
     assert "the released model" in result.stdout and stderr_lines(result) == []
-    manifest = json.loads((tmp_path / "out" / config.OUTPUTS_FILE).read_text())
+    manifest = read_photo_entries(tmp_path / "out")
     assert sorted(e["photo"] for e in manifest) == [p.name for p in photos]
     grays = [e for e in manifest if e["original"] is None]
     assert {e["photo"] for e in grays} >= {"camera.png", "coins.png"}  # true black-and-white
@@ -68,12 +68,12 @@ def test_test_py_pixels_are_the_decoders_eager_output_merged_onto_the_gray(tmp_p
 
     from colorizer.color import merge_resized
     from colorizer.images import open_rgb, square
-    from colorizer.model import prior_z
+    from colorizer.inference import prior_z
 
     samples = 3
     run_script("test.py", "--input", BUNDLED, "--output", tmp_path / "out", "--samples", samples,
                "--seed", "0", cwd=tmp_path)
-    manifest = json.loads((tmp_path / "out" / config.OUTPUTS_FILE).read_text())
+    manifest = read_photo_entries(tmp_path / "out")
     decoder = keras.saving.load_model(RELEASED)
     size = config.IMAGE_SIZE  # test.py decodes a JPEG at a reduced scale where it can
     grays = np.stack([rgb_to_gray(np.asarray(square(open_rgb(BUNDLED / e["photo"], size), size)))

@@ -1,0 +1,79 @@
+"""Files this program writes: whole or not at all (atomic), PNGs encoded fast. No TensorFlow here."""
+
+import contextlib
+import os
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the empty IEND chunk that closes every PNG
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix=".tmp"):
+    """A temporary path beside path that takes path's name once the block ends: a crash leaves
+    the old file or nothing, and two processes writing the same folder never share a temporary
+    file. suffix: the temporary name's ending (Keras insists on ".keras" for a model; ".tmp"
+    keeps it out of every listing of photos)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)  # as an ordinary new file, not mkstemp's owner-only 0o600
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    """An open file (atomic_path) that takes path's name once it is whole."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+
+
+def encode_png(img):
+    """uint8 gray (H, W) or RGB (H, W, 3), or a Pillow image in one of those modes -> PNG bytes.
+
+    Every row carries PNG's "sub" filter (each byte minus the one a pixel to its left), compressed
+    by zlib at level 1 with run-length matching: on 112-px photos 0.53 ms against Pillow's 1.11 ms
+    at the same settings (it tries filters row by row), files 6 % bigger (docs/speed.md).
+    """
+    pixels = np.asarray(img)
+    if pixels.dtype != np.uint8 or pixels.ndim not in (2, 3) or pixels.shape[2:] not in ((), (3,)):
+        raise ValueError(f"encode_png takes uint8 gray or RGB, not {pixels.dtype} {pixels.shape}")
+    height, width = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else 3
+    rows = pixels.reshape(height, width * channels)
+    raw = np.empty((height, 1 + width * channels), np.uint8)
+    raw[:, 0] = 1  # the filter type of each row: sub
+    raw[:, 1:1 + channels] = rows[:, :channels]
+    np.subtract(rows[:, channels:], rows[:, :-channels], out=raw[:, 1 + channels:])
+    deflate = zlib.compressobj(1, zlib.DEFLATED, zlib.MAX_WBITS, 9, zlib.Z_RLE)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0 if channels == 1 else 2, 0, 0, 0)
+    return b"".join([b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", header),
+                     _png_chunk(b"IDAT", deflate.compress(raw.tobytes()) + deflate.flush()),
+                     _png_chunk(b"IEND", b"")])
+
+
+def _png_chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def save_png(img, path):
+    """Write a PNG (encode_png) atomically."""
+    data = encode_png(img)
+    with atomic_write(path) as f:
+        f.write(data)
+
+
+def save_text(text, path):
+    """Write a text file atomically."""
+    with atomic_write(path, "w") as f:
+        f.write(text)
