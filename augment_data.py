@@ -7,6 +7,7 @@ nothing and training keeps all crops of one photo on the same side of its valida
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from colorizer import config
-from colorizer.cli import run
+from colorizer.cli import path_option, run
 from colorizer.files import save_png
 from colorizer.images import (CROPS_PER_PHOTO, UNREADABLE, corner_crops, crop_name, is_crop,
                               is_whole_png, list_images, unreadable_reason)
@@ -22,7 +23,8 @@ from colorizer.images import (CROPS_PER_PHOTO, UNREADABLE, corner_crops, crop_na
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", default=config.IMAGES_DIR, help="folder of original PNGs")
+    p.add_argument("--images", default=config.IMAGES_DIR, type=path_option,
+                   help="folder of original PNGs")
     return p
 
 
@@ -38,8 +40,13 @@ def main():
         sys.exit(f"augment_data.py: no photos in {images}/: run cleanup_data.py first")
 
     written = present = 0
+    name_max = os.pathconf(images, "PC_NAME_MAX")
     for path in tqdm(originals, desc="augment", unit="photo", disable=None):
         targets = [images / crop_name(path, i + 1) for i in range(CROPS_PER_PHOTO)]
+        if len(os.fsencode(targets[0].name)) > name_max:
+            print(f"augment_data.py: skipped {path}: its crops' names would be longer than the "
+                  f"{name_max} bytes the file system allows; rename it shorter", file=sys.stderr)
+            continue
         if all(is_whole_png(t) for t in targets):
             present += len(targets)
             continue

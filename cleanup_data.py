@@ -20,7 +20,8 @@ import numpy as np
 from tqdm import tqdm
 
 from colorizer import config
-from colorizer.cli import positive_int, run, up_to
+from colorizer.cli import (Interrupted, Interruption, ignore_interrupts, path_option, positive_int,
+                           run, up_to)
 from colorizer.color import is_grayscale
 from colorizer.files import save_png
 from colorizer.images import (UNREADABLE, folders_overlap, is_whole_png, open_rgb, photo_name,
@@ -30,9 +31,10 @@ from colorizer.images import (UNREADABLE, folders_overlap, is_whole_png, open_rg
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--source", default=config.ARCHIVE_DIR,
+    p.add_argument("--source", default=config.ARCHIVE_DIR, type=path_option,
                    help=f"folder walked recursively, or '{config.SAMPLES_SOURCE}'")
-    p.add_argument("--output", default=config.IMAGES_DIR, help="folder the squares are written to")
+    p.add_argument("--output", default=config.IMAGES_DIR, type=path_option,
+                   help="folder the squares are written to")
     p.add_argument("--size", type=up_to(positive_int, 1024), default=config.IMAGE_SIZE,
                    help="side in pixels")
     p.add_argument("--force", action="store_true", help="redo photos already in the output")
@@ -62,7 +64,9 @@ def source_photos(source):
     root = Path(source)
     if not root.is_dir():
         sys.exit(f"cleanup_data.py: no photo folder at {root.resolve()}: {config.DATASET_HINT}")
-    files = walk_files(root)
+    files = walk_files(root, on_loop=lambda link: print(
+        f"cleanup_data.py: skipped {link}: a link to a folder already walked (a loop)",
+        file=sys.stderr))
     if not files:
         sys.exit(f"cleanup_data.py: {root.resolve()} holds no files: {config.DATASET_HINT}")
     return [(path, path.relative_to(root)) for path in files]
@@ -81,6 +85,28 @@ def clean_one(job):
         return "grayscale", None
     save_png(img_sq, target)
     return "written", None
+
+
+def clean(todo, counts):
+    """Runs clean_one over todo on every core (decoding is the work), naming each file skipped;
+    returns counts with each outcome added. Ctrl-C or SIGTERM stops within a moment, what is
+    written whole."""
+    pool = ProcessPoolExecutor(os.cpu_count(), initializer=ignore_interrupts)
+    try:
+        with Interruption():
+            outcomes = pool.map(clean_one, todo, chunksize=8)
+            for (path, _, _), (outcome, reason) in zip(
+                    todo, tqdm(outcomes, total=len(todo), desc="cleanup", unit="file",
+                               disable=None)):
+                counts[outcome] += 1
+                if reason:
+                    print(f"cleanup_data.py: skipped {path}: {reason}", file=sys.stderr)
+    except Interrupted as err:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise Interrupted(err.name, f"{counts['written']} photos written this run; run it again "
+                          "to go on") from None
+    pool.shutdown()
+    return counts
 
 
 def main():
@@ -102,14 +128,7 @@ def main():
     jobs = [(path, output / photo_name(relative), args.size) for path, relative in photos]
     # A file cut short (by a crash before writes were atomic, or a full disk) is redone.
     todo = [job for job in jobs if args.force or not is_whole_png(job[1])]
-    counts = Counter(done=len(jobs) - len(todo))
-    with ProcessPoolExecutor(os.cpu_count()) as pool:  # decoding is the work: use every core
-        outcomes = pool.map(clean_one, todo, chunksize=8)
-        for (path, _, _), (outcome, reason) in zip(
-                todo, tqdm(outcomes, total=len(todo), desc="cleanup", unit="file", disable=None)):
-            counts[outcome] += 1
-            if reason:
-                print(f"cleanup_data.py: skipped {path}: {reason}", file=sys.stderr)
+    counts = clean(todo, Counter(done=len(jobs) - len(todo)))
     print(f"cleanup_data.py: wrote {counts['written']} photos of {args.size}x{args.size} to "
           f"{output}/, {counts['done']} already done, skipped {counts['grayscale']} grayscale and "
           f"{counts['unreadable']} unreadable files")

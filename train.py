@@ -17,16 +17,20 @@ within a batch, saves, and says how to resume.
 import argparse
 import dataclasses
 import math
+import os
 import sys
+import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image
 
 from colorizer import config, import_keras
-from colorizer.cli import fraction, positive_float, positive_int, run, seed, up_to
+from colorizer.cli import (fraction, hold_signals, path_option, positive_float, positive_int, run,
+                           seed, up_to)
 from colorizer.config import ModelConfig, RunConfig
-from colorizer.images import is_crop, is_whole_png, list_images, load_array, split_by_original
+from colorizer.images import is_crop, list_images, load_array, png_damage, split_by_original
 
 MODEL_DEFAULTS, RUN_DEFAULTS = ModelConfig(), RunConfig()
 
@@ -35,8 +39,10 @@ def build_parser():
     """The options. A model setting or the seed or batch size left out is None here: the
     default below, or the checkpoint's with --resume."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--images", default=config.IMAGES_DIR, help="folder of training PNGs")
-    p.add_argument("--models", default=config.MODELS_DIR, help="folder the models are saved to")
+    p.add_argument("--images", default=config.IMAGES_DIR, type=path_option,
+                   help="folder of training PNGs")
+    p.add_argument("--models", default=config.MODELS_DIR, type=path_option,
+                   help="folder the models are saved to")
     p.add_argument("--epochs", type=positive_int, default=RUN_DEFAULTS.epochs)
     p.add_argument("--max-minutes", type=positive_float, default=None,
                    help="stop after this many minutes of training, even mid-epoch, and save")
@@ -65,7 +71,8 @@ def build_parser():
     p.add_argument("--encoder-input", choices=config.ENCODER_INPUTS,
                    help="what the encoder sees: gray and true color (a CVAE), or gray only "
                         f"(the original project); default {MODEL_DEFAULTS.encoder_input}")
-    p.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard logs to this folder")
+    p.add_argument("--tensorboard", metavar="DIR", type=path_option,
+                   help="also write TensorBoard logs to this folder")
     p.add_argument("--strategy", choices=config.STRATEGIES, default=config.STRATEGIES[0],
                    help="tf.distribute: mirrored trains on all GPUs of this machine, "
                         "multiworker on the machines named in TF_CONFIG (run it on each); "
@@ -77,14 +84,14 @@ def build_parser():
 
 def main():
     args = build_parser().parse_args()
+    if args.strategy == "multiworker":  # from the process's start: see hold_signals
+        hold_signals()
     images_dir, models_dir = Path(args.images), Path(args.models)
-    check_folders(images_dir, models_dir, args.resume)
+    check_folders(images_dir, models_dir, args.resume, args.tensorboard)
     paths = training_images(images_dir)
     size = image_size(paths)
     keras = import_keras()
-    from colorizer.distribute import make_strategy
-
-    strategy = make_strategy(args.strategy)  # before any other TensorFlow work
+    strategy = start_strategy(args.strategy)  # before any other TensorFlow work
     settings, model_config, epochs_done = (resumed_settings(args, models_dir, size) if args.resume
                                            else new_settings(args, size))
     train_paths, val_paths = split_by_original(paths, settings.val_fraction, settings.seed)
@@ -102,7 +109,7 @@ def main():
     save_and_report(vae, history, stopper, (time.time() - start) / 60, strategy, args)
 
 
-def check_folders(images_dir, models_dir, resume):
+def check_folders(images_dir, models_dir, resume, tensorboard):
     if models_dir.resolve() == images_dir.resolve():  # its preview.png would become a photo
         sys.exit(f"train.py: --models {models_dir} is the images folder: choose another")
     if config.PRETRAINED_DIR in (models_dir.resolve(), *models_dir.resolve().parents):
@@ -113,18 +120,38 @@ def check_folders(images_dir, models_dir, resume):
     if resume and not (models_dir / config.CHECKPOINT_FILE).is_file():
         sys.exit(f"train.py: no checkpoint at {models_dir / config.CHECKPOINT_FILE}: train once "
                  "without --resume")
+    try:  # before training, not at its first epoch's end
+        if tensorboard:
+            Path(tensorboard).mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=tensorboard).close()
+    except OSError as err:
+        sys.exit(f"train.py: --tensorboard {tensorboard} can't be written "
+                 f"({err.strerror or err}): choose another folder")
 
 
 def training_images(images_dir):
-    """The whole PNGs in images_dir; those cut short are named and left out."""
+    """The PNGs in images_dir that decode whole (on every core); those cut short or damaged are
+    named and left out, rather than stop training at the first batch that holds one."""
     paths = list_images(images_dir) if images_dir.is_dir() else []
-    for path in [p for p in paths if not is_whole_png(p)]:
-        print(f"train.py: skipped {path}: empty or cut short; re-run cleanup_data.py",
-              file=sys.stderr)
-    if not (paths := [p for p in paths if is_whole_png(p)]):
+    with ThreadPoolExecutor(os.cpu_count()) as pool:  # Pillow decodes outside the GIL
+        damage = list(pool.map(png_damage, paths))
+    for path, reason in zip(paths, damage):
+        if reason:
+            print(f"train.py: skipped {path}: {reason}; re-run cleanup_data.py", file=sys.stderr)
+    if not (paths := [p for p, reason in zip(paths, damage) if not reason]):
         sys.exit(f"train.py: no PNG photos in {images_dir}/: run cleanup_data.py "
                  "(and augment_data.py) first")
     return paths
+
+
+def start_strategy(name):
+    """make_strategy; a cluster whose TF_CONFIG is malformed is one line."""
+    from colorizer.distribute import ClusterError, make_strategy
+
+    try:
+        return make_strategy(name, on_wait=lambda text: print(f"train.py: {text}", flush=True))
+    except ClusterError as err:
+        sys.exit(f"train.py: {err}")
 
 
 def image_size(paths):

@@ -119,4 +119,7 @@ SAMPLES = 1
 MAX_SAMPLES = 100
 DECODER_BATCH = 256  # colorizations per decoder call (docs/speed.md compares sizes)
 MIN_SIDE = 8  # pixels; a thinner photo has no colors to speak of, and breaks SSIM's window
-SCORE_MAX_SIDE = 1024  # --full-res photos are scored at most this many pixels on the long side
+SCORE_MAX_SIDE = 1024  # --full-res photos are scored at most this many pixels on the long side...
+# ...and on copies of at most this many pixels in all their samples together, so that the
+# memory scoring takes (about 60 bytes a pixel) does not grow with --samples.
+SCORE_MAX_PIXELS = 4 * 1024 * 1024

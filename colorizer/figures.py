@@ -2,6 +2,7 @@
 
 import csv
 import html
+import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -70,7 +71,7 @@ def gallery_html(entries, metrics_by_photo, samples):
     """A static page: per photo the gray input, the samples and the original (if in color),
     with its metrics. entries: (title, gray file, [sample files], original file or None);
     file names are relative to the page."""
-    link = lambda name: html.escape(quote(Path(name).as_posix()))
+    link = lambda name: html.escape(quote(os.fsencode(Path(name).as_posix())))  # any bytes
     cells = []
     for title, gray, sample_files, original in entries:
         figs = [(gray, "gray input")] + [(f, f"sample {i + 1}" + (" (z = 0)" if i == 0 else ""))

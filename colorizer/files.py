@@ -1,6 +1,7 @@
 """Files this program writes: whole or not at all (atomic), PNGs encoded fast. No TensorFlow here."""
 
 import contextlib
+import functools
 import os
 import struct
 import tempfile
@@ -19,15 +20,35 @@ def atomic_path(path, suffix=".tmp"):
     file. suffix: the temporary name's ending (Keras insists on ".keras" for a model; ".tmp"
     keeps it out of every listing of photos)."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    # The temporary name is no longer than the final one can be: a legal name near the file
+    # system's limit must not fail for its temporary's sake.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:32]}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, 0o644)  # as an ordinary new file, not mkstemp's owner-only 0o600
+        os.chmod(tmp, 0o666 & ~umask())  # as an ordinary new file, not mkstemp's owner-only 0o600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@functools.cache
+def umask():
+    """The process's umask, read without changing it (os.umask sets it, for every thread)."""
+    try:
+        with open("/proc/self/status") as f:
+            return int(next(line for line in f if line.startswith("Umask:")).split()[1], 8)
+    except (OSError, StopIteration, ValueError):  # not Linux: set it back at once
+        mask = os.umask(0o22)
+        os.umask(mask)
+        return mask
+
+
+def printable(name):
+    """A file name as text that encodes anywhere: bytes that are not UTF-8 (a latin-1 name from
+    an old archive) as backslash escapes, so two such names stay apart."""
+    return os.fsencode(name).decode("utf-8", errors="backslashreplace")
 
 
 @contextlib.contextmanager

@@ -41,9 +41,24 @@ def sample_photo_paths():
             + [matplotlib_dir / name for name in _MATPLOTLIB_PHOTOS])
 
 
-def walk_files(folder):
-    """Every file below folder, recursively, in a stable order."""
-    return sorted(Path(root) / name for root, _, names in os.walk(folder) for name in names)
+def walk_files(folder, on_loop=None):
+    """Every file below folder, recursively, in a stable order, following links to folders;
+    a link back to a folder already walked (a loop) is passed to on_loop and not entered."""
+    walked, files = set(), []
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        walked.add(os.path.realpath(root))
+        for name in sorted(dirs):
+            if os.path.realpath(os.path.join(root, name)) in walked | _ancestors(root):
+                dirs.remove(name)
+                if on_loop:
+                    on_loop(Path(root) / name)
+        files += [Path(root) / name for name in names]
+    return sorted(files)
+
+
+def _ancestors(folder):
+    real = Path(os.path.realpath(folder))
+    return {str(p) for p in (real, *real.parents)}
 
 
 def open_rgb(path, size=None):
@@ -76,6 +91,8 @@ def unusable_reason(path):
         return "a folder, not a photo (folders are not searched)"
     if path.is_symlink() and not path.exists():
         return "a broken link or a link loop"
+    if not path.exists():
+        return "disappeared (deleted or moved during the run)"
     if not path.is_file():
         return "not a regular file (a named pipe, socket or device)"
     return None
@@ -106,7 +123,7 @@ def photo_name(relative_path):
     the same name in different folders apart.
     """
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(relative_path).stem).strip("._") or "photo"
-    digest = hashlib.sha1(Path(relative_path).as_posix().encode()).hexdigest()[:8]
+    digest = hashlib.sha1(os.fsencode(Path(relative_path).as_posix())).hexdigest()[:8]
     return f"{stem[:80]}-{digest}.png"
 
 
@@ -146,6 +163,21 @@ def is_whole_png(path):
             return f.read() == PNG_END
     except OSError:  # missing, shorter than 12 bytes, or not a regular file
         return False
+
+
+def png_damage(path):
+    """Why a PNG in images/ can't be read whole (cut short, a chunk's checksum wrong, a broken
+    data stream in its middle), or None."""
+    if not is_whole_png(path):
+        return "empty or cut short"
+    try:
+        with Image.open(path) as img:
+            img.verify()  # every chunk's checksum
+        with Image.open(path) as img:
+            img.load()  # every pixel
+    except UNREADABLE as err:
+        return f"damaged ({unreadable_reason(path, err)})"
+    return None
 
 
 def list_images(folder):

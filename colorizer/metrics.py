@@ -250,8 +250,16 @@ def csv_text(rows):
     text = io.StringIO()
     writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: inert(value) for key, value in row.items()} for row in rows)
     return text.getvalue()
+
+
+def inert(value):
+    """A cell a spreadsheet shows as it is: text that it would read as a formula (=, +, -, @, or
+    a tab or carriage return first) gets a leading apostrophe. Numbers stay numbers."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def summary_table(rows, counts, samples):

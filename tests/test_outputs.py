@@ -135,7 +135,8 @@ def test_a_read_only_disk_is_one_line(pipeline, read_only_disk, script, args):
     result = run_script(script, *[a.format(d=read_only_disk) for a in args], cwd=work, check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     lines = stderr_lines(result)
-    assert len(lines) == 1 and "Read-only file system" in lines[0], lines
+    assert len(lines) == 1 and "the disk is read-only: choose another folder" in lines[0], lines
+    assert read_only_disk.name in lines[0]  # the file it could not write
 
 
 def test_a_full_disk_is_one_line(pipeline, color_photos, small_disk, tmp_path):
@@ -144,7 +145,7 @@ def test_a_full_disk_is_one_line(pipeline, color_photos, small_disk, tmp_path):
     result = run_script("test.py", "--input", inputs, "--output", small_disk / "out",
                         "--samples", "8", cwd=work, check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert all("No space left" in line for line in stderr_lines(result))
+    assert all("the disk is full: free some space" in line for line in stderr_lines(result))
     assert len(stderr_lines(result)) == 1
     leftovers = [p for p in (small_disk / "out").rglob(".*.tmp")]
     assert leftovers == []
