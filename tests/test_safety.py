@@ -327,3 +327,15 @@ def test_each_error_of_the_disk_is_named_by_its_true_cause(tmp_path):
             str(stopped.value.code).startswith(f"x.py: some/file.png: {words}")
         if number != errno.ENOSPC:
             assert "free some space" not in str(stopped.value.code)
+
+
+def test_an_earlier_versions_record_still_counts_as_test_pys_own(tmp_path):
+    from colorizer.outputs import read_manifest
+
+    entry = {"photo": "a.jpg", "gray": "gallery/a_gray.png", "samples": ["a.png"],
+             "original": None}
+    (tmp_path / config.OUTPUTS_FILE).write_text(json.dumps([entry]))  # a bare list of photos
+    assert read_manifest(tmp_path) == {"gallery/a_gray.png", "a.png", config.GALLERY_FILE,
+                                       config.METRICS_FILE, config.HUE_FILE}
+    (tmp_path / config.OUTPUTS_FILE).write_text("my notes")
+    assert read_manifest(tmp_path) is None  # not test.py's: nothing there is known to be
