@@ -115,7 +115,7 @@ def measure():
     from colorizer.data import make_dataset
     from colorizer.images import list_images
     from colorizer.inference import predict_chroma
-    from colorizer.model import build_cvae
+    from colorizer.model import build_cvae, with_builtin_layers
 
     figures = {"peak_before": peak_gflops(tf)}
     cleanup_s = timed("cleanup_data.py", "--source", SHARED, "--output", work / "images")
@@ -140,7 +140,7 @@ def measure():
             shuffle=False, callbacks=[clock])
     figures["train_ips"] = clock.images_per_s(WARMUP_STEPS, settings.batch_size)
     figures["rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    vae.decoder.save(work / "main_vae_decoder.keras")
+    with_builtin_layers(vae.decoder).save(work / "main_vae_decoder.keras")  # as train.py saves it
 
     # The decoder alone, as test.py calls it: the ceiling of test.py's throughput.
     z = np.zeros((DECODER_COLORIZATIONS, model_config.latent_dim), np.float32)
