@@ -104,8 +104,7 @@ def main():
     stopper, callbacks = make_callbacks(args, settings, model_config, models_dir, strategy,
                                         val_paths or train_paths, epochs_done)
     start = time.time()
-    history = vae.fit(train_ds, validation_data=val_ds, epochs=settings.epochs, shuffle=False,
-                      initial_epoch=epochs_done, callbacks=callbacks)
+    history = fit(vae, train_ds, val_ds, settings.epochs, epochs_done, callbacks, paths, models_dir)
     save_and_report(vae, history, stopper, (time.time() - start) / 60, strategy, args)
 
 
@@ -309,6 +308,26 @@ def make_callbacks(args, settings, model_config, models_dir, strategy, shown, ep
     if args.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=args.tensorboard))
     return stopper, callbacks
+
+
+def fit(vae, train_ds, val_ds, epochs, epochs_done, callbacks, paths, models_dir):
+    """vae.fit; a photo that could not be read mid-run (damaged since training began) is one
+    line naming it, and the process ends: TensorFlow's input threads would keep it waiting."""
+    import tensorflow as tf
+
+    try:
+        return vae.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
+                       initial_epoch=epochs_done, callbacks=callbacks)
+    except tf.errors.OpError as err:
+        damaged = next(((p, reason) for p in paths if (reason := png_damage(p))), None)
+        # TensorFlow's message ends its first telling line with the cause ("Invalid PNG data").
+        told = [line for line in err.message.splitlines() if "Error in" in line]
+        cause = (f"{damaged[0]} is {damaged[1]}" if damaged else
+                 f"a photo could not be read ({(told or [err.message])[0].split(': ')[-1]})")
+        print(f"train.py: training stopped: {cause}; the last checkpoint, if any, is in "
+              f"{models_dir}/: re-run cleanup_data.py, then train.py --resume", file=sys.stderr,
+              flush=True)
+        os._exit(1)
 
 
 def save_and_report(vae, history, stopper, minutes, strategy, args):

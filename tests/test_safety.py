@@ -339,3 +339,26 @@ def test_an_earlier_versions_record_still_counts_as_test_pys_own(tmp_path):
                                        config.METRICS_FILE, config.HUE_FILE}
     (tmp_path / config.OUTPUTS_FILE).write_text("my notes")
     assert read_manifest(tmp_path) is None  # not test.py's: nothing there is known to be
+
+
+def test_a_photo_damaged_after_the_check_is_one_line_not_a_hang(color_photos, tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    for i, img in enumerate(color_photos[:6]):
+        Image.fromarray(img).resize((112, 112)).save(images / f"p{i}.png")
+    damaged = images / "p5.png"
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 64] = bytes(64)
+    damaged.write_bytes(bytes(data))
+    # As if damaged once training had begun: train.py's own check, run first, finds nothing.
+    code = ("import runpy, sys; sys.path.insert(0, sys.argv[1]); sys.argv = sys.argv[2:]; "
+            "g = runpy.run_path(sys.argv[0]); module = g['fit'].__globals__; "
+            "module['training_images'] = lambda folder: module['list_images'](folder); "
+            "sys.exit(g['run'](g['main'], 'train.py'))")
+    result = subprocess.run([sys.executable, "-c", code, str(REPO), str(REPO / "train.py"),
+                             "--epochs", "1", "--batch-size", "4", "--width", "8"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    (line,) = [n for n in stderr_lines(result) if n.startswith("train.py")]
+    assert result.returncode == 1 and line.startswith(
+        "train.py: training stopped: images/p5.png is damaged (")
