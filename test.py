@@ -187,8 +187,7 @@ def decoder_problem(decoder):
                 "output(s), where a decoder takes z and the gray and gives the chroma")
     (_, *z), (_, *gray), (_, *chroma) = shapes
     side = gray[0] if len(gray) == 3 else None
-    if len(z) != 1 or not z[0] or side is None or gray != [side, side, 1] or not side or \
-            side % config.SIZE_MULTIPLE:
+    if len(z) != 1 or not z[0] or not side or gray != [side, side, 1] or side % config.SIZE_MULTIPLE:
         return (f"its inputs are {shapes[0]} and {shapes[1]}, where a decoder takes z (None, n) "
                 f"and a square gray (None, S, S, 1), S a multiple of {config.SIZE_MULTIPLE}")
     if chroma != [side, side, 2]:

@@ -60,6 +60,11 @@ def read_photo_entries(output_dir):
     return json.loads((Path(output_dir) / OUTPUTS_FILE).read_text(encoding="utf-8"))["photos"]
 
 
+def entry_files(entry):
+    """The files one photo's entry of outputs.json names (None where it has no original)."""
+    return (entry["gray"], *entry["samples"], entry["original"])
+
+
 def read_manifest(output_dir):
     """The files an earlier run of test.py wrote into output_dir, relative to it: an empty set
     where it holds no outputs.json, None where that is not test.py's (then nothing there is
@@ -71,8 +76,7 @@ def read_manifest(output_dir):
         manifest = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(manifest, list):  # before the page and tables were listed: it wrote them all
             manifest = {"photos": manifest, "reports": REPORTS}
-        names = {n for e in manifest["photos"] for n in (e["gray"], *e["samples"], e["original"])}
-        names |= set(manifest["reports"])
+        names = {n for e in manifest["photos"] for n in entry_files(e)} | set(manifest["reports"])
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
     # Only plain names inside the folder: an edited list never reaches elsewhere.
@@ -98,7 +102,7 @@ def write_manifest(output_dir, entries, reports, earlier):
     where they lie inside output_dir whatever links say."""
     photos = [{"photo": title, "gray": gray, "samples": names, "original": original}
               for title, gray, names, original in entries]
-    written = {name for e in photos for name in (e["gray"], *e["samples"], e["original"]) if name}
+    written = {name for e in photos for name in entry_files(e) if name}
     for name in sorted((earlier or set()) - written - set(reports)):
         if inside(output_dir, name):
             (output_dir / name).unlink(missing_ok=True)
