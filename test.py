@@ -16,8 +16,9 @@ two floors: one hue for every photo, and the best of N random hues), and a table
 Grayscale photos are only colored. test_output/outputs.json lists each photo's files; the next
 run into the same folder removes those it (the photos' files, the page and the tables) does not
 write again, and nothing else. The output folder is never the photos' own.
-Needs only models/main_vae_decoder.keras; without one (and without --models) it colors with the
-released model in pretrained/, and says so.
+Needs only models/main_vae_decoder.keras (and, for a decoder that reads a backbone, the installed
+package holding the backbone's weights, colorizer.backbone); without one (and without --models)
+it colors with the released model in pretrained/, and says so.
 """
 
 import argparse
@@ -164,8 +165,8 @@ def input_photos(input_path, output_dir):
 
 
 def load_decoder(path):
-    """The decoder in path, checked against the contract (z, gray) -> chroma of colorizer.model:
-    anything else is one line, not a traceback or tints at random."""
+    """The decoder in path, checked against the contract (z, gray, the backbone's maps) -> chroma
+    of colorizer.model: anything else is one line, not a traceback or tints at random."""
     keras = import_keras()
     try:
         decoder = keras.saving.load_model(path)  # safe mode stays on
@@ -179,19 +180,25 @@ def load_decoder(path):
 
 
 def decoder_problem(decoder):
-    """What breaks the contract: inputs z (latent,) and gray (S, S, 1), output chroma (S, S, 2),
-    S a multiple of 16; None if nothing does."""
+    """What breaks the contract: inputs z (latent,), gray (S, S, 1) and the maps of a backbone
+    (colorizer.backbone), output chroma (S, S, 2), S a multiple of 16; None if nothing does."""
+    from colorizer.backbone import backbone_name
+
     shapes = [tuple(t.shape) for t in (*decoder.inputs, *decoder.outputs)]
-    if len(decoder.inputs) != 2 or len(decoder.outputs) != 1:
+    if len(decoder.inputs) < 2 or len(decoder.outputs) != 1:
         return (f"it takes {len(decoder.inputs)} input(s) and gives {len(decoder.outputs)} "
                 "output(s), where a decoder takes z and the gray and gives the chroma")
-    (_, *z), (_, *gray), (_, *chroma) = shapes
+    try:
+        backbone_name(decoder)
+    except ValueError as err:
+        return str(err)
+    (_, *z), (_, *gray), (_, *chroma) = shapes[0], shapes[1], shapes[-1]
     side = gray[0] if len(gray) == 3 else None
     if len(z) != 1 or not z[0] or not side or gray != [side, side, 1] or side % config.SIZE_MULTIPLE:
         return (f"its inputs are {shapes[0]} and {shapes[1]}, where a decoder takes z (None, n) "
                 f"and a square gray (None, S, S, 1), S a multiple of {config.SIZE_MULTIPLE}")
     if chroma != [side, side, 2]:
-        return f"its output is {shapes[2]}, where a decoder gives chroma (None, {side}, {side}, 2)"
+        return f"its output is {shapes[-1]}, where a decoder gives chroma (None, {side}, {side}, 2)"
     return None
 
 

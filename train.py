@@ -30,7 +30,8 @@ from colorizer import config, import_keras
 from colorizer.cli import (fraction, hold_signals, path_option, positive_float, positive_int, run,
                            seed, up_to)
 from colorizer.config import ModelConfig, RunConfig
-from colorizer.images import is_crop, list_images, load_array, png_damage, split_by_original
+from colorizer.images import (UNREADABLE, is_crop, list_images, load_array, png_damage,
+                              split_by_original)
 
 MODEL_DEFAULTS, RUN_DEFAULTS = ModelConfig(), RunConfig()
 
@@ -62,15 +63,15 @@ def build_parser():
     p.add_argument("--zero-z", type=fraction, help="share of photos decoded from z = 0; "
                                                      f"default {MODEL_DEFAULTS.zero_z}")
     p.add_argument("--rebalance-mix", type=fraction,
-                   help="uniform share of the color prior whose inverse weighs each pixel's "
-                        f"loss (Zhang et al.'s λ); default {MODEL_DEFAULTS.rebalance_mix:g}: "
-                        "every color alike")
-    p.add_argument("--rebalance-by", choices=config.REBALANCE_BY,
-                   help="whose rarity --rebalance-mix weighs: each color's (chroma bins) or each "
-                        f"hue's; default {MODEL_DEFAULTS.rebalance_by}")
+                   help="uniform share of the hue prior whose inverse weighs each pixel's loss "
+                        f"(Zhang et al.'s λ); default {MODEL_DEFAULTS.rebalance_mix:g}; 1: every "
+                        "hue alike")
     p.add_argument("--encoder-input", choices=config.ENCODER_INPUTS,
                    help="what the encoder sees: gray and true color (a CVAE), or gray only "
                         f"(the original project); default {MODEL_DEFAULTS.encoder_input}")
+    p.add_argument("--backbone", choices=config.BACKBONES,
+                   help="the ImageNet-trained network whose view of the gray the decoder reads, "
+                        f"or none (the original project); default {MODEL_DEFAULTS.backbone}")
     p.add_argument("--tensorboard", metavar="DIR", type=path_option,
                    help="also write TensorBoard logs to this folder")
     p.add_argument("--strategy", choices=config.STRATEGIES, default=config.STRATEGIES[0],
@@ -96,10 +97,10 @@ def main():
                                            else new_settings(args, size))
     train_paths, val_paths = split_by_original(paths, settings.val_fraction, settings.seed)
     vae = (load_checkpoint(models_dir, strategy) if args.resume
-           else new_model(model_config, settings, train_paths, strategy))
+           else new_model(model_config, settings, train_paths, strategy, models_dir))
     keras.utils.set_random_seed(settings.seed + epochs_done)
-    train_ds, val_ds = datasets(train_paths, val_paths, size, settings,
-                                strategy.num_replicas_in_sync)
+    train_ds, val_ds = datasets(train_paths, val_paths, model_config, settings,
+                                strategy.num_replicas_in_sync, models_dir)
     print(summary(train_paths, val_paths, model_config, strategy, epochs_done))
     stopper, callbacks = make_callbacks(args, settings, model_config, models_dir, strategy,
                                         val_paths or train_paths, epochs_done)
@@ -197,7 +198,7 @@ def resumed_settings(args, models_dir, size):
         sys.exit(f"train.py: {state_path} is missing or damaged ({type(err).__name__}); train "
                  "again without --resume")
     try:
-        model_config = ModelConfig(**state["model"])
+        model_config = ModelConfig.from_saved(state["model"])
     except (KeyError, TypeError, ValueError):
         sys.exit(f"train.py: {state_path} was written by an earlier train.py (whose checkpoints "
                  "do not carry the model's settings) or names a retired option; its "
@@ -218,7 +219,7 @@ def resumed_settings(args, models_dir, size):
     return settings, model_config, kept["epochs_done"]
 
 
-def new_model(model_config, settings, train_paths, strategy):
+def new_model(model_config, settings, train_paths, strategy, models_dir):
     """The CVAE of model_config, compiled, its weights fixed by the seed."""
     import keras
     import numpy as np
@@ -232,7 +233,10 @@ def new_model(model_config, settings, train_paths, strategy):
         rng = np.random.default_rng(settings.seed)
         chosen = rng.choice(len(train_paths), min(len(train_paths), settings.color_stats_photos),
                             replace=False)
-        chroma = np.stack([rgb_to_chroma(load_array(train_paths[i])) for i in chosen])
+        try:
+            chroma = np.stack([rgb_to_chroma(load_array(train_paths[i])) for i in chosen])
+        except UNREADABLE as err:
+            stop_unreadable(err, train_paths, models_dir)
     with strategy.scope():
         vae = build_cvae(model_config, settings.seed, chroma)
         vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
@@ -252,20 +256,34 @@ def load_checkpoint(models_dir, strategy):
                  f"({type(err).__name__}); train again without --resume")
 
 
-def datasets(train_paths, val_paths, size, settings, replicas):
-    """Training and validation tf.data sets; with several replicas every batch is full, so
-    that every replica gets an equal share of every batch."""
-    from colorizer.data import make_dataset
+def datasets(train_paths, val_paths, model_config, settings, replicas, models_dir):
+    """Training and validation tf.data sets, with the backbone's maps of every image computed
+    first; with several replicas every batch is full, so that every replica gets an equal share
+    of every batch."""
+    import tensorflow as tf
 
-    batch_size = settings.batch_size
+    from colorizer.backbone import BACKBONES
+    from colorizer.data import backbone_maps, make_dataset
+
+    batch_size, size = settings.batch_size, model_config.size
     if batch_size % replicas:
         sys.exit(f"train.py: --batch-size {batch_size} does not split evenly over {replicas} "
                  f"replicas: use a multiple of {replicas}")
+    backbone = BACKBONES[model_config.backbone]().build(size)
+    if backbone is not None:
+        print(f"train.py: the backbone reads the {len(train_paths) + len(val_paths)} images once",
+              flush=True)
+    try:
+        train_maps, val_maps = (backbone_maps(backbone, paths, size)
+                                for paths in (train_paths, val_paths))
+    except tf.errors.OpError as err:
+        stop_unreadable(err, train_paths + val_paths, models_dir)
     even = replicas > 1
     val_batch = min(batch_size, len(val_paths) // replicas * replicas) if even else batch_size
     train_ds = make_dataset(train_paths, size, batch_size, shuffle=True, seed=settings.seed,
-                            drop_remainder=even)
-    val_ds = (make_dataset(val_paths, size, val_batch, shuffle=False, drop_remainder=even)
+                            drop_remainder=even, maps=train_maps)
+    val_ds = (make_dataset(val_paths, size, val_batch, shuffle=False, drop_remainder=even,
+                           maps=val_maps)
               if val_paths and val_batch else None)
     return train_ds, val_ds
 
@@ -274,7 +292,8 @@ def summary(train_paths, val_paths, model_config, strategy, epochs_done):
     size = model_config.size
     return (f"train.py: {len(train_paths)} training and {len(val_paths)} validation images of "
             f"{size}x{size}" + ("" if val_paths else " (too few photos to hold some out)")
-            + f"; encoder sees {model_config.encoder_input}; {model_config.chroma_loss} loss; "
+            + f"; backbone {model_config.backbone}; encoder sees {model_config.encoder_input}; "
+            f"{model_config.chroma_loss} loss; "
             f"latent {model_config.latent_dim}; {strategy.num_replicas_in_sync} replica(s)"
             + (f"; resuming after epoch {epochs_done}" if epochs_done else ""))
 
@@ -319,15 +338,22 @@ def fit(vae, train_ds, val_ds, epochs, epochs_done, callbacks, paths, models_dir
         return vae.fit(train_ds, validation_data=val_ds, epochs=epochs, shuffle=False,
                        initial_epoch=epochs_done, callbacks=callbacks)
     except tf.errors.OpError as err:
-        damaged = next(((p, reason) for p in paths if (reason := png_damage(p))), None)
-        # TensorFlow's message ends its first telling line with the cause ("Invalid PNG data").
-        told = [line for line in err.message.splitlines() if "Error in" in line]
-        cause = (f"{damaged[0]} is {damaged[1]}" if damaged else
-                 f"a photo could not be read ({(told or [err.message])[0].split(': ')[-1]})")
-        print(f"train.py: training stopped: {cause}; the last checkpoint, if any, is in "
-              f"{models_dir}/: re-run cleanup_data.py, then train.py --resume", file=sys.stderr,
-              flush=True)
-        os._exit(1)
+        stop_unreadable(err, paths, models_dir)
+
+
+def stop_unreadable(err, paths, models_dir):
+    """One line naming the photo among paths that TensorFlow or Pillow could not read (err),
+    damaged since training_images checked it, and the process ends."""
+    damaged = next(((p, reason) for p in paths if (reason := png_damage(p))), None)
+    # TensorFlow's message ends its first telling line with the cause ("Invalid PNG data").
+    message = getattr(err, "message", str(err))
+    told = [line for line in message.splitlines() if "Error in" in line]
+    cause = (f"{damaged[0]} is {damaged[1]}" if damaged else
+             f"a photo could not be read ({(told or [message])[0].split(': ')[-1]})")
+    print(f"train.py: training stopped: {cause}; the last checkpoint, if any, is in "
+          f"{models_dir}/: re-run cleanup_data.py, then train.py --resume", file=sys.stderr,
+          flush=True)
+    os._exit(1)
 
 
 def save_and_report(vae, history, stopper, minutes, strategy, args):

@@ -104,15 +104,18 @@ class ProfileAfter(keras.callbacks.Callback):
 def main():
     if not SHARED.is_dir():
         sys.exit(f"profile_training.py: needs the shared sample at {SHARED}")
-    from colorizer.data import make_dataset
+    from colorizer.backbone import BACKBONES
+    from colorizer.data import backbone_maps, make_dataset
     from colorizer.model import build_cvae
 
     work = REPO / "bench" / "runs" / "profile"
     paths = prepare_images(work)
-    settings = RunConfig()
-    vae = build_cvae(ModelConfig(), seed=0)
+    settings, model_config = RunConfig(), ModelConfig()
+    vae = build_cvae(model_config, seed=0)
     vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
-    ds = make_dataset(paths, 112, settings.batch_size, shuffle=True, seed=0).repeat()
+    # the backbone's maps are read before training, as train.py does: not part of a step
+    maps = backbone_maps(BACKBONES[model_config.backbone]().build(112), paths, 112)
+    ds = make_dataset(paths, 112, settings.batch_size, shuffle=True, seed=0, maps=maps).repeat()
     logdir = work / "trace"
     shutil.rmtree(logdir, ignore_errors=True)  # op_times sums every profile it finds there
     clock, profiler = StepClock(), ProfileAfter(WARMUP_STEPS, logdir)

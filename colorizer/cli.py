@@ -7,6 +7,8 @@ import os
 import signal
 import sys
 
+from .backbone import WeightsError
+
 # What to do about an OSError, by its errno; others get their own words and no advice.
 _ADVICE = {errno.ENOSPC: "the disk is full: free some space or choose another folder",
            errno.EDQUOT: "the disk quota is used up: free some space or choose another folder",
@@ -126,6 +128,8 @@ def run(main, script):
         print(f"{script}: interrupted by {err.name}" + (f": {err.outcome}" if err.outcome else ""),
               file=sys.stderr)
         sys.exit(128 + signal.Signals[err.name].value)
+    except WeightsError as err:
+        sys.exit(f"{script}: {err}")
     except OSError as err:
         where = f"{err.filename}: " if err.filename else ""
         cause = _ADVICE.get(err.errno, err.strerror or str(err))

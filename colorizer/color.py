@@ -138,27 +138,11 @@ def chroma_prior(chroma, blur_bins=1.0):
     return prob / prob.sum()
 
 
-def rebalancing_weights(chroma, mix, blur_bins=1.0):
-    """Per-bin loss weights that make rare colors count (Zhang, Isola and Efros 2016, eq. 4).
-
-    The chroma histogram of training pixels, smoothed and mixed with a uniform share `mix` over
-    the bins a color can reach (saturation ≤ 1), inverted and scaled so the mean weight over the
-    training pixels is 1. Returns float32 (CHROMA_BINS²,): index it with chroma_bin.
-    """
-    prob = chroma_prior(chroma, blur_bins)
-    reachable = np.hypot(*chroma_bin_centers().T) <= 1
-    with np.errstate(divide="ignore"):  # bins no color reaches may be empty: set below
-        weights = 1 / ((1 - mix) * prob + mix * reachable / reachable.sum())
-    weights[~reachable] = weights[reachable].max()
-    return (weights / weights[chroma_bin(chroma)].mean()).astype(np.float32)
-
-
-def hue_rebalancing_weights(chroma, mix):
-    """Per-bin loss weights that make rare hues count, whatever their saturation.
-
-    As rebalancing_weights, over HUE_BINS sectors of hue instead of chroma bins: each chroma
-    bin's weight is the inverse of its hue sector's share of the colored training pixels mixed
-    with a uniform share `mix`. The bins about gray, whose hue is arbitrary, weigh what a colored
+def rebalancing_weights(chroma, mix):
+    """Per-bin loss weights that make rare hues count, whatever their saturation: Zhang, Isola
+    and Efros 2016's rebalancing (eq. 4) over HUE_BINS sectors of hue instead of chroma bins, which
+    rewarded saturation of any hue (docs/quality.md). Each chroma bin's weight is the inverse of
+    its hue sector's share of the colored training pixels mixed with a uniform share `mix`. The bins about gray, whose hue is arbitrary, weigh what a colored
     pixel weighs on average. Scaled so the mean weight over the training pixels is 1; returns
     float32 (CHROMA_BINS²,): index it with chroma_bin.
     """
@@ -172,6 +156,3 @@ def hue_rebalancing_weights(chroma, mix):
                        np.sum(share * sector_weights))
     return (weights / weights[chroma_bin(chroma)].mean()).astype(np.float32)
 
-
-# ModelConfig.rebalance_by: whose rarity weighs a pixel's loss.
-REBALANCING = {"color": rebalancing_weights, "hue": hue_rebalancing_weights}

@@ -55,7 +55,7 @@ ENCODER_INPUTS = ("color", "gray")  # the recognition network sees gray and colo
 # nats cost about 17 times the squared error's for the same color information (docs/quality.md).
 KL_WEIGHTS = {"squared": 0.3, "classes": 4.0}
 CHROMA_LOSSES = tuple(KL_WEIGHTS)
-REBALANCE_BY = ("color", "hue")  # whose rarity weighs a pixel: its chroma bin's, its hue's
+BACKBONES = ("efficientnet-lite0", "none")  # colorizer.backbone's; none: the gray alone
 # A class decoder paints the annealed mean of its probabilities, Zhang et al.'s T = 0.38:
 # between their mean (T = 1, dull where colors compete) and their mode (T → 0, patchy).
 ANNEALED_MEAN_T = 0.38
@@ -71,21 +71,29 @@ class ModelConfig:
     # handful of draws from the prior cover (docs/quality.md, "The KL weight and the size of z").
     latent_dim: int = 8
     encoder_input: str = "color"
+    backbone: str = "efficientnet-lite0"  # an ImageNet-trained network the decoder reads
     chroma_loss: str = "squared"
     kl_weight: float | None = None  # None: KL_WEIGHTS[chroma_loss]
     zero_z: float = 0.5  # share of each batch decoded from z = 0 (Sohn et al.'s hybrid objective)
-    rebalance_mix: float = 1.0  # Zhang et al.'s λ: below 1, rare colors weigh more; 1: off
-    rebalance_by: str = "color"
+    # Zhang et al.'s λ: below 1, rare hues weigh more (1: off). With the backbone, hues
+    # rebalanced half way made z = 0 paint foliage green ten times as often (docs/quality.md).
+    rebalance_mix: float = 0.5
 
     def __post_init__(self):
         for name, allowed in (("encoder_input", ENCODER_INPUTS), ("chroma_loss", CHROMA_LOSSES),
-                              ("rebalance_by", REBALANCE_BY)):
+                              ("backbone", BACKBONES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
         if self.size % SIZE_MULTIPLE:
             raise ValueError(f"size must be a multiple of {SIZE_MULTIPLE}, not {self.size}")
         if self.kl_weight is None:
             object.__setattr__(self, "kl_weight", KL_WEIGHTS[self.chroma_loss])
+
+    @classmethod
+    def from_saved(cls, saved):
+        """The settings a model or checkpoint carries; those saved before backbones existed
+        were of models without one."""
+        return cls(**{"backbone": "none", **saved})
 
     @classmethod
     def fields(cls):

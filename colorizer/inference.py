@@ -27,19 +27,26 @@ def chroma_batches(decoder, grays, z, batch_size=DECODER_BATCH):
     the batch · N, S, S, 2))."""
     import tensorflow as tf
 
+    from .backbone import backbone_for
+
     samples = len(z) // len(grays)
     photos_per_batch = max(1, batch_size // samples)
+    backbone = backbone_for(decoder)
     # One traced graph, not predict: predict would spread the work over a tf.distribute cluster,
     # which a callback running on the chief alone must not do. The graph runs the decoder faster
     # than layer-by-layer eager calls (docs/speed.md), with the same numbers.
-    decode = tf.function(lambda z_batch, gray_batch: decoder([z_batch, gray_batch], training=False),
-                         input_signature=[tf.TensorSpec((None, z.shape[-1]), tf.float32),
-                                          tf.TensorSpec((None, *grays.shape[1:], 1), tf.float32)])
+    # The backbone reads each photo once; its maps are repeated for the photo's samples.
+    @tf.function(input_signature=[tf.TensorSpec((None, z.shape[-1]), tf.float32),
+                                  tf.TensorSpec((None, *grays.shape[1:], 1), tf.float32)])
+    def decode(z_batch, gray_batch):
+        maps = backbone(gray_batch, training=False) if backbone is not None else []
+        condition = [tf.repeat(x, samples, axis=0) for x in (gray_batch, *maps)]
+        return decoder([z_batch, *condition], training=False)
+
     for first in range(0, len(grays), photos_per_batch):
-        batch = slice(first, first + photos_per_batch)
-        gray_in = np.repeat(grays[batch], samples, axis=0)[..., None].astype(np.float32)
+        gray_batch = grays[first:first + photos_per_batch, ..., None].astype(np.float32)
         z_batch = z[first * samples:(first + photos_per_batch) * samples]
-        yield first, decode(z_batch, gray_in).numpy()
+        yield first, decode(z_batch, gray_batch).numpy()
 
 
 def predict_chroma(decoder, grays, z, batch_size=DECODER_BATCH):

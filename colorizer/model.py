@@ -1,7 +1,9 @@
 """The conditional VAE: main_vae_encoder, main_vae_decoder and main_vae, the whole model.
 
 Contract of every model here: gray comes in as float 0–255, shape (S, S, 1); color goes in and
-out as the two chroma channels of colorizer.color, shape (S, S, 2). S is a multiple of 16.
+out as the two chroma channels of colorizer.color, shape (S, S, 2). S is a multiple of 16. The
+decoder's condition is the gray and the maps of its backbone (colorizer.backbone), in that order:
+its inputs are z and then the condition.
 Trained, the encoder and decoder are saved with built-in layers only (with_builtin_layers), so
 they load anywhere with plain keras.saving.load_model; main_vae and the checkpoint need this
 module imported first (their classes register here).
@@ -14,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from .color import CHROMA_BINS, REBALANCING, chroma_bin_centers, chroma_prior
+from .backbone import BACKBONES
+from .color import CHROMA_BINS, chroma_bin_centers, chroma_prior, rebalancing_weights
 from .config import ANNEALED_MEAN_T, DOWNSAMPLINGS, ModelConfig
 from .distribute import MultiWorkerFixes
 
@@ -157,7 +160,9 @@ def build_encoder(config):
 
 def build_decoder(config, class_prior=None):
     """p(color | z, gray): a U-Net over the full-size gray, z added at every pixel of the
-    bottleneck (7 px at 112) and of each upsampling stage (14, 28, 56 px).
+    bottleneck (7 px at 112) and of each upsampling stage (14, 28, 56 px). Each map of the
+    backbone joins the gray's path where its size matches (28, 14 and 7 px at 112), projected
+    to that stage's width: what the ImageNet-trained network knows of the photo's things.
 
     Chroma is predicted at half size and upsampled bilinearly: color varies slowly, so the
     full-size work goes into reading the gray, not into painting it. class_prior: the class
@@ -166,12 +171,20 @@ def build_decoder(config, class_prior=None):
     width = config.width
     z = keras.Input((config.latent_dim,), name="z")
     gray = keras.Input((config.size, config.size, 1), name="gray")
+    maps = {downsamplings: keras.Input((config.size >> downsamplings,) * 2 + (channels,), name=name)
+            for downsamplings, (name, channels) in BACKBONES[config.backbone].features.items()}
     x = layers.Rescaling(1 / 127.5, offset=-1, name="gray_scaled")(gray)
     x = _conv(x, width // 2, name="gray_features")
     skips = []
     for level in range(DOWNSAMPLINGS):
         x = _conv(x, width * 2**level, strides=2, name=f"down{level + 1}")
         x = _conv(x, width * 2**level, name=f"down{level + 1}_conv")
+        if level + 1 in maps:
+            seen = layers.Conv2D(width * 2**level, 1, use_bias=False,
+                                 name=f"down{level + 1}_seen")(maps[level + 1])
+            seen = FusedBatchNormalization(name=f"down{level + 1}_seen_norm")(seen)
+            seen = layers.ReLU(name=f"down{level + 1}_seen_relu")(seen)
+            x = layers.Concatenate(name=f"down{level + 1}_with_seen")([x, seen])
         skips.append(x)
     x = _conv(x, width * 8, z=z, name="bottleneck")
     # What the whole photo shows (a beach, a forest) decides what each region's color is likely
@@ -186,7 +199,7 @@ def build_decoder(config, class_prior=None):
         x = _conv(x, width * 2**level, z=z, name=f"up{level + 1}_conv")
     head = CHROMA_HEADS[config.chroma_loss]()
     chroma = layers.UpSampling2D(interpolation="bilinear", name="chroma")(head.chroma_half(x))
-    decoder = keras.Model([z, gray], chroma, name="main_vae_decoder")
+    decoder = keras.Model([z, gray, *maps.values()], chroma, name="main_vae_decoder")
     head.initialize(decoder, class_prior)
     return decoder
 
@@ -227,7 +240,7 @@ class CVAE(MultiWorkerFixes, keras.Model):
     def __init__(self, encoder, decoder, config, chroma_weights=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.encoder, self.decoder = encoder, decoder
-        self.config = config if isinstance(config, ModelConfig) else ModelConfig(**config)
+        self.config = config if isinstance(config, ModelConfig) else ModelConfig.from_saved(config)
         self.chroma_weights = None if chroma_weights is None else [float(w) for w in chroma_weights]
         self.seed = seed
         self.head = CHROMA_HEADS[self.config.chroma_loss]()
@@ -251,14 +264,15 @@ class CVAE(MultiWorkerFixes, keras.Model):
         return [gray, chroma] if self.config.encoder_input == "color" else [gray]
 
     def call(self, inputs, training=False):
-        """(what the loss reads: chroma or class logits, z_mean, z_log_var)."""
-        gray, chroma = inputs
-        z_mean, z_log_var = self.encoder(self.encoder_inputs(gray, chroma))
+        """inputs: (the decoder's condition: (gray, *the backbone's maps), chroma) ->
+        (what the loss reads: chroma or class logits, z_mean, z_log_var)."""
+        condition, chroma = inputs
+        z_mean, z_log_var = self.encoder(self.encoder_inputs(condition[0], chroma))
         z = self.sampling([z_mean, z_log_var])
         if training and self.config.zero_z:
             draw = keras.random.uniform((ops.shape(z)[0], 1), seed=self.zero_z_seed)
             z = z * ops.cast(draw >= self.config.zero_z, z.dtype)
-        return self.trained_view([z, gray], training=training), z_mean, z_log_var
+        return self.trained_view([z, *condition], training=training), z_mean, z_log_var
 
     def _pixel_weights(self, chroma):
         """Each pixel's loss weight, (B, H, W, 1), from its true chroma's bin."""
@@ -267,9 +281,9 @@ class CVAE(MultiWorkerFixes, keras.Model):
         return ops.take(ops.convert_to_tensor(self.chroma_weights), bins)[..., None]
 
     def _elbo_terms(self, data, training):
-        """(total loss, reconstruction, KL) of a batch."""
-        gray, chroma = data
-        prediction, z_mean, z_log_var = self((gray, chroma), training=training)
+        """(total loss, reconstruction, KL) of a batch: ((gray, *maps), chroma)."""
+        condition, chroma = data
+        prediction, z_mean, z_log_var = self((condition, chroma), training=training)
         error, chroma = self.head.error(chroma, prediction)
         if self.chroma_weights is not None:
             error = error * self._pixel_weights(chroma)
@@ -316,7 +330,7 @@ def build_cvae(config, seed=None, chroma=None):
     rebalancing weights (needed) where config asks for them (needs_color_statistics)."""
     class_prior = (chroma_prior(chroma) if config.chroma_loss == "classes" and chroma is not None
                    else None)
-    chroma_weights = (REBALANCING[config.rebalance_by](chroma, config.rebalance_mix)
+    chroma_weights = (rebalancing_weights(chroma, config.rebalance_mix)
                       if config.rebalance_mix < 1 else None)
     return CVAE(build_encoder(config), build_decoder(config, class_prior), config,
                 chroma_weights=chroma_weights, seed=seed, name="main_vae")

@@ -64,7 +64,7 @@ def test_model_settings_check_themselves_and_fill_in_the_kl_weight():
     assert ModelConfig().kl_weight == config.KL_WEIGHTS["squared"]
     assert ModelConfig(chroma_loss="classes").kl_weight == config.KL_WEIGHTS["classes"]
     assert ModelConfig(chroma_loss="classes", kl_weight=1.0).kl_weight == 1.0
-    for wrong in ({"chroma_loss": "l1"}, {"encoder_input": "rgb"}, {"rebalance_by": "x"},
+    for wrong in ({"chroma_loss": "l1"}, {"encoder_input": "rgb"}, {"backbone": "resnet"},
                   {"size": 100}):
         with pytest.raises(ValueError):
             ModelConfig(**wrong)

@@ -159,7 +159,7 @@ def test_the_same_seed_builds_the_same_weights(pipeline, tmp_path):
             "from colorizer.distribute import make_strategy; "
             "seed, images = sys.argv[1:]; paths = list_images(Path(images)); "
             "vae = train.new_model(ModelConfig(width=8), RunConfig(seed=int(seed)), paths, "
-            "make_strategy('default')); "
+            "make_strategy('default'), Path('models')); "
             "print(hashlib.sha1(b''.join(np.asarray(w).tobytes() for w in vae.weights)).hexdigest())")
 
     def weights_hash(seed):

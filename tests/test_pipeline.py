@@ -55,7 +55,9 @@ def test_decoder_loads_without_the_package(pipeline, tmp_path):
     result = subprocess.run([sys.executable, "-c", code, str(work / "models" / config.DECODER_FILE)],
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "(None, 8), (None, 112, 112, 1)]" in result.stdout and "(None, 112, 112, 2)" in result.stdout
+    # z, the gray, and the backbone's maps at 28, 14 and 7 px
+    assert ("(None, 8), (None, 112, 112, 1), (None, 28, 28, 40), (None, 14, 14, 112), "
+            "(None, 7, 7, 320)]") in result.stdout and "(None, 112, 112, 2)" in result.stdout
 
 
 def test_test_writes_samples_in_color_keeping_the_gray(pipeline):
@@ -139,14 +141,19 @@ def test_samples_differ_and_seed_reproduces(pipeline, tmp_path):
     assert (first / "photo0.png").read_bytes() != (first / "photo0_2.png").read_bytes()
 
 
-def test_original_project_encoder_variant_trains(pipeline, tmp_path):
+def test_original_project_variant_trains_and_colors(pipeline, tmp_path):
     work, *_ = pipeline
-    result = run_script("train.py", *TINY, "--encoder-input", "gray", "--models", tmp_path, cwd=work)
-    assert "encoder sees gray" in result.stdout
+    result = run_script("train.py", *TINY, "--encoder-input", "gray", "--backbone", "none",
+                        "--models", tmp_path, cwd=work)
+    assert "backbone none; encoder sees gray" in result.stdout
     import keras
 
     encoder = keras.saving.load_model(tmp_path / config.ENCODER_FILE)
     assert [tuple(i.shape) for i in encoder.inputs] == [(None, 112, 112, 1)]  # the gray alone
+    decoder = keras.saving.load_model(tmp_path / config.DECODER_FILE)
+    assert [tuple(i.shape) for i in decoder.inputs] == [(None, 8), (None, 112, 112, 1)]
+    result = run_script("test.py", "--models", tmp_path, "--output", tmp_path / "out", cwd=work)
+    assert "colorized" in result.stdout
 
 
 def test_bundled_samples_need_no_download(tmp_path):

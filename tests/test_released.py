@@ -28,7 +28,7 @@ def test_the_released_decoder_loads_safely_and_has_test_pys_contract():
     assert RELEASED.stat().st_size <= MAX_MODEL_BYTES
     assert (config.PRETRAINED_DIR / config.MODEL_CARD).is_file()
     decoder = keras.saving.load_model(RELEASED, safe_mode=True)
-    (_, latent_dim), (_, *size, channels) = (tuple(i.shape) for i in decoder.inputs)
+    (_, latent_dim), (_, *size, channels) = (tuple(i.shape) for i in decoder.inputs[:2])
     assert size == [config.IMAGE_SIZE] * 2 and channels == 1
     with Image.open(BUNDLED / "chelsea.png") as img:
         photo = np.asarray(img.convert("RGB").resize(size))
@@ -66,6 +66,7 @@ def test_test_py_pixels_are_the_decoders_eager_output_merged_onto_the_gray(tmp_p
     """What test.py does for speed (a traced graph, batches, threads) changes no pixel."""
     import keras
 
+    from colorizer.backbone import backbone_for
     from colorizer.color import merge_resized
     from colorizer.images import open_rgb, square
     from colorizer.inference import prior_z
@@ -79,7 +80,10 @@ def test_test_py_pixels_are_the_decoders_eager_output_merged_onto_the_gray(tmp_p
     grays = np.stack([rgb_to_gray(np.asarray(square(open_rgb(BUNDLED / e["photo"], size), size)))
                       for e in manifest])
     z = prior_z(len(grays), samples, decoder.inputs[0].shape[-1], seed=0)
-    chroma = np.asarray(decoder([z, np.repeat(grays, samples, axis=0)[..., None].astype(np.float32)],
+    gray_in = grays[..., None].astype(np.float32)
+    backbone = backbone_for(decoder)  # once per photo, as test.py runs it
+    condition = [gray_in, *(backbone(gray_in, training=False) if backbone else [])]
+    chroma = np.asarray(decoder([z, *(np.repeat(x, samples, axis=0) for x in condition)],
                                 training=False))
     for i, entry in enumerate(manifest):
         for s, name in enumerate(entry["samples"]):

@@ -116,6 +116,8 @@ def test_deletions_and_writes_stay_inside_the_output_folder(color_photos, tmp_pa
     ("keras.Model(g, keras.layers.Conv2D(2, 1)(g))", "takes 1 input(s)"),
     ("keras.Model([z, keras.Input((112, 96, 1))], keras.layers.Dense(2)(z))", "square gray"),
     ("keras.Model([z, g], keras.layers.Conv2D(3, 1)(g))", "its output is (None, 112, 112, 3)"),
+    ("keras.Model([z, g, keras.Input((28, 28, 40), name='maps')], keras.layers.Conv2D(2, 1)(g))",
+     "its inputs after z and the gray (maps) are no backbone's maps"),
 ])
 def test_a_model_that_is_not_a_decoder_is_one_line(tmp_path, color_photos, build, words):
     code = ("import sys, keras; z, g = keras.Input((8,)), keras.Input((112, 112, 1)); "
