@@ -16,6 +16,8 @@ import struct
 
 import numpy as np
 
+from .config import registered
+
 # EfficientNet-B0's stages, which Lite0 keeps: (expansion, stride, blocks). Kernel sizes and
 # widths are read from the weights.
 STAGES = [(1, 1, 1), (6, 2, 2), (6, 2, 2), (6, 2, 3), (6, 1, 3), (6, 2, 4), (6, 1, 1)]
@@ -136,18 +138,10 @@ def _conv_bn(x, state, conv, bn, name, strides=1, depthwise=False, relu6=True):
     return layers.ReLU(6.0, name=f"{name}_relu6")(x) if relu6 else x
 
 
-BACKBONES = {}
+BACKBONES = {}  # by ModelConfig.backbone
 
 
-def backbone(name):
-    """Registers a backbone under the name ModelConfig.backbone gives it."""
-    def register(cls):
-        BACKBONES[name] = cls
-        return cls
-    return register
-
-
-@backbone("none")
+@registered(BACKBONES, "none")
 class NoBackbone:
     """The original project's decoder: it reads the gray alone."""
     features = {}
@@ -156,7 +150,7 @@ class NoBackbone:
         return None
 
 
-@backbone("efficientnet-lite0")
+@registered(BACKBONES, "efficientnet-lite0")
 class EfficientNetLite0:
     """The frozen EfficientNet-Lite0 trunk up to stride 32 (3.0 M weights)."""
     # the decoder's downsampling whose size each map has -> (its name, channels); the blocks

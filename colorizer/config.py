@@ -115,6 +115,14 @@ class RunConfig:
     preview_photos: int = 4  # validation photos shown in models/preview.png after every epoch
 
 
+def registered(table, name):
+    """Class decorator: the class becomes table[name], a variant a setting chooses by name."""
+    def register(cls):
+        table[name] = cls
+        return cls
+    return register
+
+
 # tf.distribute: this process alone, all GPUs of this machine, or the machines named in TF_CONFIG
 STRATEGIES = ("default", "mirrored", "multiworker")
 

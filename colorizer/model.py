@@ -18,7 +18,7 @@ from keras import layers, ops
 
 from .backbone import BACKBONES
 from .color import CHROMA_BINS, chroma_bin_centers, chroma_prior, rebalancing_weights
-from .config import ANNEALED_MEAN_T, DOWNSAMPLINGS, ModelConfig
+from .config import ANNEALED_MEAN_T, DOWNSAMPLINGS, ModelConfig, registered
 from .distribute import MultiWorkerFixes
 
 
@@ -72,18 +72,10 @@ def with_builtin_layers(model):
 
 
 # -- the chroma heads: what the decoder predicts, and the reconstruction error it learns from --
-CHROMA_HEADS = {}
+CHROMA_HEADS = {}  # by ModelConfig.chroma_loss
 
 
-def chroma_head(name):
-    """Registers a head under the name ModelConfig.chroma_loss gives it."""
-    def register(cls):
-        CHROMA_HEADS[name] = cls
-        return cls
-    return register
-
-
-@chroma_head("squared")
+@registered(CHROMA_HEADS, "squared")
 class SquaredError:
     """The chroma itself, learned by its squared error (the original project's)."""
     trained_layer = "chroma"  # the layer whose output the loss reads
@@ -99,7 +91,7 @@ class SquaredError:
         return ops.square(chroma - prediction), chroma
 
 
-@chroma_head("classes")
+@registered(CHROMA_HEADS, "classes")
 class ChromaClasses:
     """A probability per chroma class (Zhang et al. 2016), painted as their annealed mean inside
     the decoder, so its inputs and output are the same for both heads. The logits start at the
