@@ -31,7 +31,7 @@ from colorizer.cli import (fraction, hold_signals, path_option, positive_float, 
                            seed, up_to)
 from colorizer.config import ModelConfig, RunConfig
 from colorizer.images import (UNREADABLE, is_crop, list_images, load_array, png_damage,
-                              split_by_original)
+                              split_by_original, training_colors)
 
 MODEL_DEFAULTS, RUN_DEFAULTS = ModelConfig(), RunConfig()
 
@@ -222,19 +222,14 @@ def resumed_settings(args, models_dir, size):
 def new_model(model_config, settings, train_paths, strategy, models_dir):
     """The CVAE of model_config, compiled, its weights fixed by the seed."""
     import keras
-    import numpy as np
 
-    from colorizer.color import rgb_to_chroma
     from colorizer.model import build_cvae, needs_color_statistics
 
     keras.utils.set_random_seed(settings.seed)  # initializers draw their seeds when created
     chroma = None
     if needs_color_statistics(model_config):
-        rng = np.random.default_rng(settings.seed)
-        chosen = rng.choice(len(train_paths), min(len(train_paths), settings.color_stats_photos),
-                            replace=False)
         try:
-            chroma = np.stack([rgb_to_chroma(load_array(train_paths[i])) for i in chosen])
+            chroma = training_colors(train_paths, settings.color_stats_photos, settings.seed)
         except UNREADABLE as err:
             stop_unreadable(err, train_paths, models_dir)
     with strategy.scope():

@@ -106,12 +106,14 @@ def main():
         sys.exit(f"profile_training.py: needs the shared sample at {SHARED}")
     from colorizer.backbone import BACKBONES
     from colorizer.data import backbone_maps, make_dataset
+    from colorizer.images import training_colors
     from colorizer.model import build_cvae
 
     work = REPO / "bench" / "runs" / "profile"
     paths = prepare_images(work)
     settings, model_config = RunConfig(), ModelConfig()
-    vae = build_cvae(model_config, seed=0)
+    chroma = training_colors(paths, settings.color_stats_photos, settings.seed)
+    vae = build_cvae(model_config, seed=0, chroma=chroma)
     vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
     # the backbone's maps are read before training, as train.py does: not part of a step
     maps = backbone_maps(BACKBONES[model_config.backbone]().build(112), paths, 112)

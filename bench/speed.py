@@ -154,8 +154,9 @@ def measure_variant(model_config, base, links, work, models):
     and links ((hard link, its image) pairs), read as train.py reads them."""
     from colorizer.backbone import BACKBONES
     from colorizer.data import backbone_maps, make_dataset
+    from colorizer.images import training_colors
     from colorizer.inference import predict_chroma
-    from colorizer.model import build_cvae, with_builtin_layers
+    from colorizer.model import build_cvae, needs_color_statistics, with_builtin_layers
 
     settings = RunConfig()
     figures = {}
@@ -168,7 +169,9 @@ def measure_variant(model_config, base, links, work, models):
     index = {path: i for i, path in enumerate(base)}
     rows = np.array([*range(len(base)), *(index[path] for _, path in links)])
     paths = base + [link for link, _ in links]
-    vae = build_cvae(model_config, seed=0)
+    chroma = (training_colors(base, settings.color_stats_photos, settings.seed)
+              if needs_color_statistics(model_config) else None)  # as train.py builds it
+    vae = build_cvae(model_config, seed=0, chroma=chroma)
     vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
     figures["train_flops"] = 3 * (forward_flops(vae.encoder) + forward_flops(vae.decoder))
     ds = make_dataset(paths, 112, settings.batch_size, shuffle=True, seed=0,

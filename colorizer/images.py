@@ -206,3 +206,12 @@ def load_array(path):
     """A PNG from images/ as uint8 RGB (H, W, 3)."""
     with Image.open(path) as img:
         return np.asarray(img.convert("RGB"))
+
+
+def training_colors(paths, count, seed):
+    """The chroma of `count` of the training PNGs (all if fewer), chosen by seed: how common each
+    color is, for the model's class prior and rebalancing weights. float32 (N, S, S, 2)."""
+    from .color import rgb_to_chroma
+
+    chosen = np.random.default_rng(seed).choice(len(paths), min(len(paths), count), replace=False)
+    return np.stack([rgb_to_chroma(load_array(paths[i])) for i in chosen])
