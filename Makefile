@@ -11,7 +11,7 @@ DEMO_SAMPLES := 3
 FIGURE_SAMPLES := 3
 # grayscale photos first, then color ones the released model never saw
 FIGURE_PHOTOS := camera.png coins.png grass.png clock.png chelsea.png coffee.png astronaut.png
-RELEASE_MINUTES := 115
+RELEASE_MINUTES := 85
 RELEASE_WORK := bench/runs/release
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
