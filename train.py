@@ -257,14 +257,14 @@ def datasets(train_paths, val_paths, model_config, settings, replicas, models_di
     of every batch."""
     import tensorflow as tf
 
-    from colorizer.backbone import BACKBONES
+    from colorizer.backbone import backbone_model
     from colorizer.data import backbone_maps, make_dataset
 
     batch_size, size = settings.batch_size, model_config.size
     if batch_size % replicas:
         sys.exit(f"train.py: --batch-size {batch_size} does not split evenly over {replicas} "
                  f"replicas: use a multiple of {replicas}")
-    backbone = BACKBONES[model_config.backbone]().build(size)
+    backbone = backbone_model(model_config.backbone, size)
     if backbone is not None:
         print(f"train.py: the backbone reads the {len(train_paths) + len(val_paths)} images once",
               flush=True)

@@ -104,7 +104,7 @@ class ProfileAfter(keras.callbacks.Callback):
 def main():
     if not SHARED.is_dir():
         sys.exit(f"profile_training.py: needs the shared sample at {SHARED}")
-    from colorizer.backbone import BACKBONES
+    from colorizer.backbone import backbone_model
     from colorizer.data import backbone_maps, make_dataset
     from colorizer.images import training_colors
     from colorizer.model import build_cvae
@@ -116,7 +116,7 @@ def main():
     vae = build_cvae(model_config, seed=0, chroma=chroma)
     vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
     # the backbone's maps are read before training, as train.py does: not part of a step
-    maps = backbone_maps(BACKBONES[model_config.backbone]().build(112), paths, 112)
+    maps = backbone_maps(backbone_model(model_config.backbone, 112), paths, 112)
     ds = make_dataset(paths, 112, settings.batch_size, shuffle=True, seed=0, maps=maps).repeat()
     logdir = work / "trace"
     shutil.rmtree(logdir, ignore_errors=True)  # op_times sums every profile it finds there

@@ -152,7 +152,7 @@ def measure():
 def measure_variant(model_config, base, links, work, models):
     """Training and test.py figures of one model: the training set is base (distinct images)
     and links ((hard link, its image) pairs), read as train.py reads them."""
-    from colorizer.backbone import BACKBONES
+    from colorizer.backbone import backbone_model
     from colorizer.data import backbone_maps, make_dataset
     from colorizer.images import training_colors
     from colorizer.inference import predict_chroma
@@ -160,7 +160,7 @@ def measure_variant(model_config, base, links, work, models):
 
     settings = RunConfig()
     figures = {}
-    backbone = BACKBONES[model_config.backbone]().build(112)
+    backbone = backbone_model(model_config.backbone, 112)
     figures["backbone_flops"] = forward_flops(backbone)
     # the backbone reads each distinct image once, as train.py does; a copy's maps are its own
     start = time.perf_counter()

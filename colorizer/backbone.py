@@ -205,10 +205,12 @@ def backbone_name(decoder):
 
 
 @functools.cache
-def _backbone_model(name, size):
+def backbone_model(name, size):
+    """The backbone registered under name, for grays of size px (None for "none"), built once
+    per process: training's first pass and its preview callback share one."""
     return BACKBONES[name]().build(size)
 
 
 def backbone_for(decoder):
-    """The backbone model a decoder reads (None for the gray alone), built once per process."""
-    return _backbone_model(backbone_name(decoder), decoder.inputs[1].shape[1])
+    """The backbone model a decoder reads (None for the gray alone)."""
+    return backbone_model(backbone_name(decoder), decoder.inputs[1].shape[1])

@@ -142,8 +142,8 @@ def rebalancing_weights(chroma, mix):
     """Per-bin loss weights that make rare hues count, whatever their saturation: Zhang, Isola
     and Efros 2016's rebalancing (eq. 4) over HUE_BINS sectors of hue instead of chroma bins, which
     rewarded saturation of any hue (docs/quality.md). Each chroma bin's weight is the inverse of
-    its hue sector's share of the colored training pixels mixed with a uniform share `mix`. The bins about gray, whose hue is arbitrary, weigh what a colored
-    pixel weighs on average. Scaled so the mean weight over the training pixels is 1; returns
+    its hue sector's share of the colored training pixels mixed with a uniform share `mix`. The
+    bins about gray, whose hue is arbitrary, weigh what a colored pixel weighs on average. Scaled so the mean weight over the training pixels is 1; returns
     float32 (CHROMA_BINS²,): index it with chroma_bin.
     """
     hue, sat = chroma_to_hue_saturation(chroma.reshape(-1, 2))
