@@ -31,10 +31,11 @@ sys.path.insert(0, str(REPO))
 from colorizer.config import DECODER_FILE, SHARED_CALTECH_DIR, SHARED_SAMPLE_DIR  # noqa: E402
 from colorizer.scripts import run_script  # noqa: E402
 
-# The original project: an encoder that sees the gray alone, no backbone, every color alike.
+# The original project: an encoder that sees the gray alone, no backbone, every color alike,
+# the chroma's squared error.
 VARIANTS = {"gray-encoder": ("original project (--encoder-input gray --backbone none)",
                              ["--encoder-input", "gray", "--backbone", "none",
-                              "--rebalance-mix", "1"]),
+                              "--rebalance-mix", "1", "--chroma-loss", "squared"]),
             "default": ("default CVAE", [])}
 HOLD_OUT_EVERY = {"Mini-ImageNet": 5, "Caltech-101": 20}
 SAMPLES = 8
