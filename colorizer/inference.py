@@ -22,9 +22,9 @@ def prior_z(n_photos, samples, latent_dim, seed=None, temperature=TEMPERATURE):
 
 def chroma_batches(decoder, grays, z, batch_size=DECODER_BATCH):
     """The decoder's chroma for len(z) // len(grays) colorizations of each gray, photo after
-    photo, the colorizations of whole photos, up to batch_size, at a time: uint8 grays (P, S, S)
-    and z (P·N, latent) -> yields (index of the batch's first photo, float32 chroma (photos in
-    the batch · N, S, S, 2))."""
+    photo: uint8 grays (P, S, S) and z (P·N, latent) -> yields (index of the batch's first photo,
+    float32 chroma (photos in the batch · N, S, S, 2)), the colorizations of whole photos, as many
+    photos as fill batch_size (at least one), decoded batch_size at a time."""
     import tensorflow as tf
 
     from .backbone import backbone_for
@@ -32,21 +32,27 @@ def chroma_batches(decoder, grays, z, batch_size=DECODER_BATCH):
     samples = len(z) // len(grays)
     photos_per_batch = max(1, batch_size // samples)
     backbone = backbone_for(decoder)
+    z_spec, *condition_specs = (tf.TensorSpec(x.shape, tf.float32) for x in decoder.inputs)
+
+    # The backbone reads each photo once; each colorization gathers its photo's maps.
+    @tf.function(input_signature=condition_specs[:1])
+    def see(gray_batch):
+        return [gray_batch, *(backbone(gray_batch, training=False) if backbone else [])]
+
     # One traced graph, not predict: predict would spread the work over a tf.distribute cluster,
     # which a callback running on the chief alone must not do. The graph runs the decoder faster
     # than layer-by-layer eager calls (docs/speed.md), with the same numbers.
-    # The backbone reads each photo once; its maps are repeated for the photo's samples.
-    @tf.function(input_signature=[tf.TensorSpec((None, z.shape[-1]), tf.float32),
-                                  tf.TensorSpec((None, *grays.shape[1:], 1), tf.float32)])
-    def decode(z_batch, gray_batch):
-        maps = backbone(gray_batch, training=False) if backbone is not None else []
-        condition = [tf.repeat(x, samples, axis=0) for x in (gray_batch, *maps)]
-        return decoder([z_batch, *condition], training=False)
+    @tf.function(input_signature=[z_spec, condition_specs, tf.TensorSpec((None,), tf.int32)])
+    def decode(z_batch, condition, photo_of_row):
+        return decoder([z_batch, *(tf.gather(x, photo_of_row) for x in condition)],
+                       training=False)
 
     for first in range(0, len(grays), photos_per_batch):
-        gray_batch = grays[first:first + photos_per_batch, ..., None].astype(np.float32)
-        z_batch = z[first * samples:(first + photos_per_batch) * samples]
-        yield first, decode(z_batch, gray_batch).numpy()
+        condition = see(grays[first:first + photos_per_batch, ..., None].astype(np.float32))
+        rows = np.arange(first * samples, min(len(grays), first + photos_per_batch) * samples)
+        yield first, np.concatenate([
+            decode(z[at[0]:at[-1] + 1], condition, (at // samples - first).astype(np.int32)).numpy()
+            for at in np.array_split(rows, np.arange(batch_size, len(rows), batch_size))])
 
 
 def predict_chroma(decoder, grays, z, batch_size=DECODER_BATCH):

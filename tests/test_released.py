@@ -40,6 +40,24 @@ def test_the_released_decoder_loads_safely_and_has_test_pys_contract():
     assert np.abs(samples[1:].astype(int) - samples[0]).mean() > 1  # the drawn ones differ
 
 
+def test_decoding_in_small_batches_splits_a_photos_samples_but_yields_whole_photos():
+    import keras
+
+    from colorizer.inference import chroma_batches, predict_chroma, prior_z
+
+    decoder = keras.saving.load_model(RELEASED)
+    grays = np.random.default_rng(0).integers(0, 256, (5, config.IMAGE_SIZE, config.IMAGE_SIZE),
+                                               np.uint8)
+    z = prior_z(len(grays), 3, decoder.inputs[0].shape[-1], seed=0)
+    # Two colorizations a call: each photo's three samples span two calls.
+    batches = list(chroma_batches(decoder, grays, z, batch_size=2))
+    assert [(first, len(chroma)) for first, chroma in batches] == [(i, 3) for i in range(5)]
+    whole = predict_chroma(decoder, grays, z, batch_size=len(z))
+    split = np.concatenate([chroma for _, chroma in batches])
+    np.testing.assert_allclose(split, whole, atol=1e-5)  # oneDNN's sums run per batch size
+    assert np.abs(whole[1::3] - whole[0::3]).mean() > 1e-3  # each sample its own z
+
+
 def test_bundled_photos_are_small_licensed_and_all_colored_by_the_released_model(tmp_path):
     photos = sorted(p for p in BUNDLED.iterdir() if not p.name.startswith("."))
     assert sum(p.stat().st_size for p in photos) <= MAX_PHOTO_BYTES
