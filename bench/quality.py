@@ -31,11 +31,10 @@ sys.path.insert(0, str(REPO))
 from colorizer.config import DECODER_FILE, SHARED_CALTECH_DIR, SHARED_SAMPLE_DIR  # noqa: E402
 from colorizer.scripts import run_script  # noqa: E402
 
-# The original project: an encoder that sees the gray alone, no backbone, every color alike,
-# the chroma's squared error.
+# The original project: an encoder that sees the gray alone, no backbone, every color alike.
 VARIANTS = {"gray-encoder": ("original project (--encoder-input gray --backbone none)",
                              ["--encoder-input", "gray", "--backbone", "none",
-                              "--rebalance-mix", "1", "--chroma-loss", "squared"]),
+                              "--rebalance-mix", "1"]),
             "default": ("default CVAE", [])}
 HOLD_OUT_EVERY = {"Mini-ImageNet": 5, "Caltech-101": 20}
 SAMPLES = 8

@@ -72,9 +72,7 @@ class ModelConfig:
     latent_dim: int = 8
     encoder_input: str = "color"
     backbone: str = "efficientnet-lite0"  # an ImageNet-trained network the decoder reads
-    # With the backbone, classes came closer to the originals and to their hues than the
-    # squared error, in fewer steps (docs/quality.md, "The class loss on the backbone").
-    chroma_loss: str = "classes"
+    chroma_loss: str = "squared"
     kl_weight: float | None = None  # None: KL_WEIGHTS[chroma_loss]
     zero_z: float = 0.5  # share of each batch decoded from z = 0 (Sohn et al.'s hybrid objective)
     # Zhang et al.'s λ: below 1, rare hues weigh more (1: off). With the backbone, hues
