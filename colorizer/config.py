@@ -133,7 +133,7 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 TEMPERATURE = 1.5
 SAMPLES = 1
 MAX_SAMPLES = 100
-DECODER_BATCH = 16  # colorizations per decoder call (docs/speed.md compares sizes)
+DECODER_BATCH = 32  # colorizations per decoder call (docs/speed.md compares sizes)
 MIN_SIDE = 8  # pixels; a thinner photo has no colors to speak of, and breaks SSIM's window
 SCORE_MAX_SIDE = 1024  # --full-res photos are scored at most this many pixels on the long side...
 # ...and on copies of at most this many pixels in all their samples together, so that the
