@@ -1,7 +1,7 @@
 """Decoder batch benchmark: test.py's decoding (colorizer.inference.predict_chroma) at several
 batch sizes, colorizations/s and the process's peak memory, for one saved decoder.
 
-    python bench/decoder_batch.py                        # the released decoder, about 5 minutes
+    python bench/decoder_batch.py                        # the released decoder, about 3 minutes
     python bench/decoder_batch.py --models DIR --sizes 8,16,256
 
 Each size runs in its own process (peak memory is a process's), the sizes taking turns over the

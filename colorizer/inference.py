@@ -48,11 +48,13 @@ def chroma_batches(decoder, grays, z, batch_size=DECODER_BATCH):
                        training=False)
 
     for first in range(0, len(grays), photos_per_batch):
-        condition = see(grays[first:first + photos_per_batch, ..., None].astype(np.float32))
-        rows = np.arange(first * samples, min(len(grays), first + photos_per_batch) * samples)
+        gray_batch = grays[first:first + photos_per_batch, ..., None].astype(np.float32)
+        condition = see(gray_batch)
+        photo_of_row = np.repeat(np.arange(len(gray_batch), dtype=np.int32), samples)
+        z_batch = z[first * samples:(first + len(gray_batch)) * samples]
         yield first, np.concatenate([
-            decode(z[at[0]:at[-1] + 1], condition, (at // samples - first).astype(np.int32)).numpy()
-            for at in np.array_split(rows, np.arange(batch_size, len(rows), batch_size))])
+            decode(z_batch[at:at + batch_size], condition, photo_of_row[at:at + batch_size]).numpy()
+            for at in range(0, len(z_batch), batch_size)])
 
 
 def predict_chroma(decoder, grays, z, batch_size=DECODER_BATCH):
