@@ -93,14 +93,16 @@ def clean(todo, counts):
     written whole."""
     pool = ProcessPoolExecutor(os.cpu_count(), initializer=ignore_interrupts)
     try:
-        with Interruption():
+        with Interruption() as interruption:
             outcomes = pool.map(clean_one, todo, chunksize=8)
             for (path, _, _), (outcome, reason) in zip(
                     todo, tqdm(outcomes, total=len(todo), desc="cleanup", unit="file",
                                disable=None)):
+                interruption.raise_if_signalled()
                 counts[outcome] += 1
                 if reason:
                     print(f"cleanup_data.py: skipped {path}: {reason}", file=sys.stderr)
+            interruption.raise_if_signalled()
     except Interrupted as err:
         pool.shutdown(wait=False, cancel_futures=True)
         raise Interrupted(err.name, f"{counts['written']} photos written this run; run it again "

@@ -77,7 +77,9 @@ class Interrupted(Exception):
 class Interruption:
     """While entered, SIGINT and SIGTERM raise Interrupted, or once `writing` is set, are only
     recorded in `signal`, so that the run can finish what it writes and leave a consistent
-    folder; a second signal while writing stops at once."""
+    folder; a second signal while writing stops at once. Every signal is recorded: Python drops
+    an exception that a handler raises while a finalizer runs, so a loop that must stop calls
+    raise_if_signalled() as well."""
 
     def __init__(self):
         self.signal, self.writing = None, False
@@ -90,11 +92,16 @@ class Interruption:
         for s, handler in self.previous.items():
             signal.signal(s, handler)
 
+    def raise_if_signalled(self, outcome=""):
+        if self.signal:
+            raise Interrupted(self.signal, outcome)
+
     def _on_signal(self, signum, frame):
         name = signal.Signals(signum).name
-        if not self.writing or self.signal:
-            raise Interrupted(name)
+        stop = not self.writing or self.signal
         self.signal = name
+        if stop:
+            raise Interrupted(name)
 
 
 def hold_signals():

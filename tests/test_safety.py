@@ -248,6 +248,22 @@ def test_cleanup_stops_at_ctrl_c_in_one_line(color_photos, tmp_path):
     assert not list((tmp_path / "images").glob(".*.tmp"))  # no half-written file
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the point
+def test_a_signal_whose_exception_python_drops_in_a_finalizer_still_stops_the_loop():
+    from colorizer.cli import Interrupted, Interruption
+
+    class SignalledWhileFinalized:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            sum(range(1000))  # bytecode, where Python runs the handler: its exception is dropped
+
+    with Interruption() as interruption:
+        SignalledWhileFinalized()  # collected at once: "Exception ignored in ... __del__"
+        with pytest.raises(Interrupted) as raised:
+            interruption.raise_if_signalled("what was written")
+    assert (raised.value.name, raised.value.outcome) == ("SIGINT", "what was written")
+
+
 def test_long_names_and_damaged_pngs_are_skipped_by_name(color_photos, tmp_path):
     images = tmp_path / "images"
     images.mkdir()
