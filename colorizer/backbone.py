@@ -21,7 +21,6 @@ from .config import registered
 # EfficientNet-B0's stages, which Lite0 keeps: (expansion, stride, blocks). Kernel sizes and
 # widths are read from the weights.
 STAGES = [(1, 1, 1), (6, 2, 2), (6, 2, 2), (6, 2, 3), (6, 1, 3), (6, 2, 4), (6, 1, 1)]
-LAST_BLOCK = sum(repeats for _, _, repeats in STAGES) - 1
 INPUT_SCALE = 2  # the backbone reads the gray at twice the model's size: ImageNet's 224 at 112
 BN_EPSILON = 1e-3
 _STORAGE_BYTES = {"FloatStorage": ("<f4", 4), "LongStorage": ("<i8", 8)}
@@ -117,12 +116,8 @@ def _weights():
                            f"{PACKAGE}") from None
 
 
-def _conv_bn(x, state, conv, bn, name, strides=1, depthwise=False, relu6=True, rate=None):
-    """torch's conv (symmetric padding), its batch norm (ε 1e-3) and ReLU6, as built-in layers.
-    rate: the share of the decoder's learning rate the convolution trains at (None: frozen, as
-    the whole trunk is outside the decoder). Under Adam a step moves a weight by about the
-    learning rate whatever its gradient's scale, so the kernel is stored divided by rate and
-    its output multiplied back: the same function, steps rate times as large."""
+def _conv_bn(x, state, conv, bn, name, strides=1, depthwise=False, relu6=True):
+    """torch's conv (symmetric padding), its batch norm (ε 1e-3) and ReLU6, as built-in layers."""
     from keras import layers
 
     kernel = state[f"{conv}.weight"]  # (out, in / groups, k, k)
@@ -137,40 +132,12 @@ def _conv_bn(x, state, conv, bn, name, strides=1, depthwise=False, relu6=True, r
         layer = layers.Conv2D(kernel.shape[0], k, strides, padding, use_bias=False, name=name)
         weights = [kernel.transpose(2, 3, 1, 0)]
     x = layer(x)
-    layer.set_weights([w / rate for w in weights] if rate else weights)
-    if rate:
-        x = layers.Rescaling(rate, name=f"{name}_rate")(x)
-    # Batch norm keeps ImageNet's statistics: trainable=False runs it in inference mode.
-    norm = layers.BatchNormalization(epsilon=BN_EPSILON, trainable=False, name=f"{name}_bn")
+    layer.set_weights(weights)
+    norm = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")
     x = norm(x)
     norm.set_weights([state[f"{bn}.{part}"]
                       for part in ("weight", "bias", "running_mean", "running_var")])
     return layers.ReLU(6.0, name=f"{name}_relu6")(x) if relu6 else x
-
-
-def _blocks(x, state, first, last, outputs, rate=None):
-    """EfficientNet-Lite0's blocks first to last (inclusive) on x; outputs: {block: name} of
-    the blocks whose output is a map the decoder reads -> [those maps]."""
-    from keras import layers
-
-    plan = [(expansion, stride if i == 0 else 1, i == 0 and stride > 1)
-            for expansion, stride, repeats in STAGES for i in range(repeats)]
-    maps = []
-    for block in range(first, last + 1):
-        expansion, stride, downsamples = plan[block]
-        p, name = f"_blocks.{block}", f"lite0_block{block}"
-        inputs = x
-        if expansion != 1:
-            x = _conv_bn(x, state, f"{p}._expand_conv", f"{p}._bn0", f"{name}_expand", rate=rate)
-        x = _conv_bn(x, state, f"{p}._depthwise_conv", f"{p}._bn1", f"{name}_depthwise",
-                     strides=stride, depthwise=True, rate=rate)
-        x = _conv_bn(x, state, f"{p}._project_conv", f"{p}._bn2", f"{name}_project",
-                     relu6=False, rate=rate)
-        if inputs.shape[-1] == x.shape[-1] and not downsamples:
-            x = layers.Add(name=f"{name}_residual")([inputs, x])
-        if block in outputs:
-            maps.append(layers.Identity(name=outputs[block])(x))
-    return x, maps
 
 
 BACKBONES = {}  # by ModelConfig.backbone
@@ -183,9 +150,6 @@ class NoBackbone:
 
     def build(self, size):
         return None
-
-    def in_decoder(self, maps):
-        return {}
 
 
 @registered(BACKBONES, "efficientnet-lite0")
@@ -209,30 +173,26 @@ class EfficientNetLite0:
         x = layers.Rescaling(1 / 127.5, offset=-1, name="lite0_scaled")(x)  # (x/255 − 0.5) / 0.5
         x = layers.Concatenate(name="lite0_rgb")([x, x, x])
         x = _conv_bn(x, state, "_conv_stem", "_bn0", "lite0_stem", strides=2)
-        names = dict(zip(self.feature_blocks, (name for name, _ in self.features.values())))
-        _, outputs = _blocks(x, state, 0, self.feature_blocks[-1], names)
+        names = iter(name for name, _ in self.features.values())
+        outputs, block = [], 0
+        for expansion, stride, repeats in STAGES:
+            for i in range(repeats):
+                p, name = f"_blocks.{block}", f"lite0_block{block}"
+                inputs = x
+                if expansion != 1:
+                    x = _conv_bn(x, state, f"{p}._expand_conv", f"{p}._bn0", f"{name}_expand")
+                x = _conv_bn(x, state, f"{p}._depthwise_conv", f"{p}._bn1", f"{name}_depthwise",
+                             strides=stride if i == 0 else 1, depthwise=True)
+                x = _conv_bn(x, state, f"{p}._project_conv", f"{p}._bn2", f"{name}_project",
+                             relu6=False)
+                if inputs.shape[-1] == x.shape[-1] and (i > 0 or stride == 1):
+                    x = layers.Add(name=f"{name}_residual")([inputs, x])
+                if block in self.feature_blocks:
+                    outputs.append(layers.Identity(name=next(names))(x))
+                block += 1
         model = keras.Model(gray, outputs, name="efficientnet_lite0")
         model.trainable = False
         return model
-
-    def in_decoder(self, maps):
-        """{downsamplings: map} that the decoder computes itself from its inputs' maps."""
-        return {}
-
-
-@registered(BACKBONES, "efficientnet-lite0-tuned")
-class EfficientNetLite0Tuned(EfficientNetLite0):
-    """EfficientNet-Lite0 whose last blocks (11–15: stride 16 to 32, 2.3 M weights) are part of
-    the decoder and train with it, at a tenth of its learning rate, so that they keep most of
-    what ImageNet taught them; the trunk up to stride 16 stays frozen outside."""
-    features = {2: ("lite0_stride8", 40), 3: ("lite0_stride16", 112)}
-    feature_blocks = (4, 10)
-    rate = 0.1
-
-    def in_decoder(self, maps):
-        _, (deepest,) = _blocks(maps[3], _weights(), self.feature_blocks[-1] + 1, LAST_BLOCK,
-                                {LAST_BLOCK: "lite0_stride32"}, rate=self.rate)
-        return {4: deepest}
 
 
 def backbone_name(decoder):

@@ -55,8 +55,7 @@ ENCODER_INPUTS = ("color", "gray")  # the recognition network sees gray and colo
 # nats cost about 17 times the squared error's for the same color information (docs/quality.md).
 KL_WEIGHTS = {"squared": 0.3, "classes": 4.0}
 CHROMA_LOSSES = tuple(KL_WEIGHTS)
-# colorizer.backbone's: frozen, its last blocks trained with the decoder, or none (the gray alone)
-BACKBONES = ("efficientnet-lite0", "efficientnet-lite0-tuned", "none")
+BACKBONES = ("efficientnet-lite0", "none")  # colorizer.backbone's; none: the gray alone
 # A class decoder paints the annealed mean of its probabilities, Zhang et al.'s T = 0.38:
 # between their mean (T = 1, dull where colors compete) and their mode (T → 0, patchy).
 ANNEALED_MEAN_T = 0.38

@@ -163,19 +163,17 @@ def build_decoder(config, class_prior=None):
     width = config.width
     z = keras.Input((config.latent_dim,), name="z")
     gray = keras.Input((config.size, config.size, 1), name="gray")
-    backbone = BACKBONES[config.backbone]()
     maps = {downsamplings: keras.Input((config.size >> downsamplings,) * 2 + (channels,), name=name)
-            for downsamplings, (name, channels) in backbone.features.items()}
-    seen_maps = {**maps, **backbone.in_decoder(maps)}
+            for downsamplings, (name, channels) in BACKBONES[config.backbone].features.items()}
     x = layers.Rescaling(1 / 127.5, offset=-1, name="gray_scaled")(gray)
     x = _conv(x, width // 2, name="gray_features")
     skips = []
     for level in range(DOWNSAMPLINGS):
         x = _conv(x, width * 2**level, strides=2, name=f"down{level + 1}")
         x = _conv(x, width * 2**level, name=f"down{level + 1}_conv")
-        if level + 1 in seen_maps:
+        if level + 1 in maps:
             seen = layers.Conv2D(width * 2**level, 1, use_bias=False,
-                                 name=f"down{level + 1}_seen")(seen_maps[level + 1])
+                                 name=f"down{level + 1}_seen")(maps[level + 1])
             seen = FusedBatchNormalization(name=f"down{level + 1}_seen_norm")(seen)
             seen = layers.ReLU(name=f"down{level + 1}_seen_relu")(seen)
             x = layers.Concatenate(name=f"down{level + 1}_with_seen")([x, seen])

@@ -103,35 +103,6 @@ def test_the_backbone_knows_what_things_are():
 
 
 
-def test_the_tuned_backbones_last_blocks_in_the_decoder_see_what_the_frozen_ones_see(tmp_path):
-    """The tuned variant's blocks 11–15, inside the decoder and stored divided by their rate,
-    compute the frozen trunk's deepest map; they train, their batch norms do not; a decoder
-    holding them saves and loads with safe mode on."""
-    import keras
-
-    from colorizer.config import ModelConfig
-    from colorizer.model import build_decoder, with_builtin_layers
-
-    grays = np.random.default_rng(0).uniform(0, 255, (2, 112, 112, 1)).astype(np.float32)
-    *_, frozen_deepest = BACKBONES["efficientnet-lite0"]().build(112)(grays)
-    tuned = BACKBONES["efficientnet-lite0-tuned"]()
-    trunk_maps = [m.numpy() for m in tuned.build(112)(grays)]
-    decoder = build_decoder(ModelConfig(backbone="efficientnet-lite0-tuned"))
-    deepest = keras.Model(decoder.inputs, decoder.get_layer("lite0_stride32").output)
-    z = np.zeros((2, 8), np.float32)
-    tuned_deepest = deepest([z, grays, *trunk_maps])
-    np.testing.assert_allclose(tuned_deepest, frozen_deepest, atol=1e-3 * np.abs(frozen_deepest).max())
-    tail = [layer for layer in decoder.layers if layer.name.startswith("lite0_block")]
-    assert {layer.name for layer in tail if layer.trainable_weights} == {
-        layer.name for layer in tail if isinstance(layer, (keras.layers.Conv2D,
-                                                           keras.layers.DepthwiseConv2D))}
-    path = tmp_path / "decoder.keras"
-    with_builtin_layers(decoder).save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(loaded([z, grays, *trunk_maps]), decoder([z, grays, *trunk_maps]),
-                               atol=1e-5)
-
-
 class Storage:
     def __init__(self, key, values):
         self.key, self.values = key, values
