@@ -34,8 +34,8 @@ import numpy as np
 from PIL import Image
 
 from colorizer import config, import_keras
-from colorizer.cli import (Interrupted, Interruption, path_option, positive_float, positive_int,
-                           run, seed, up_to)
+from colorizer.cli import (Interruption, path_option, positive_float, positive_int, run,
+                           seed, up_to)
 from colorizer.color import is_grayscale, merge_resized, rgb_to_gray
 from colorizer.figures import gallery_html
 from colorizer.files import printable, save_png, save_text
@@ -90,10 +90,9 @@ def main():
         finished = colorize_and_write(decoder, paths, imgs_small, grays_small, z, stems,
                                       output_dir, interruption)
         scored = write_reports(finished, args.samples, output_dir)
-    if interruption.signal:
-        raise Interrupted(interruption.signal, f"{len(finished)} of {len(paths)} photos written "
-                          f"into {output_dir}/, which {config.GALLERY_FILE} and "
-                          f"{config.OUTPUTS_FILE} list")
+    interruption.raise_if_signalled(f"{len(finished)} of {len(paths)} photos written into "
+                                    f"{output_dir}/, which {config.GALLERY_FILE} and "
+                                    f"{config.OUTPUTS_FILE} list")
     shape = "full size" if args.full_res else f"{size}x{size}"
     samples = f"{args.samples} sample" + ("s" if args.samples > 1 else "")
     print(f"test.py: colorized {len(paths)} photos x {samples} ({shape}) into "
