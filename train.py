@@ -28,7 +28,7 @@ from PIL import Image
 
 from colorizer import config, import_keras
 from colorizer.cli import (fraction, hold_signals, path_option, positive_float, positive_int, run,
-                           seed, up_to, whole)
+                           seed, up_to)
 from colorizer.config import ModelConfig, RunConfig
 from colorizer.images import (UNREADABLE, is_crop, list_images, load_array, png_damage,
                               split_by_original, training_colors)
@@ -62,10 +62,6 @@ def build_parser():
                         + ", ".join(f"{w} for {loss}" for loss, w in config.KL_WEIGHTS.items()))
     p.add_argument("--zero-z", type=fraction, help="share of photos decoded from z = 0; "
                                                      f"default {MODEL_DEFAULTS.zero_z}")
-    p.add_argument("--prior-draws", type=up_to(whole, 16),
-                   help="draws from the prior that the z = 0 photos are also decoded from, "
-                        "only the closest colorization scored; default "
-                        f"{MODEL_DEFAULTS.prior_draws} (z = 0 alone)")
     p.add_argument("--rebalance-mix", type=fraction,
                    help="uniform share of the hue prior whose inverse weighs each pixel's loss "
                         f"(Zhang et al.'s λ); default {MODEL_DEFAULTS.rebalance_mix:g}; 1: every "
@@ -292,10 +288,8 @@ def summary(train_paths, val_paths, model_config, strategy, epochs_done):
     return (f"train.py: {len(train_paths)} training and {len(val_paths)} validation images of "
             f"{size}x{size}" + ("" if val_paths else " (too few photos to hold some out)")
             + f"; backbone {model_config.backbone}; encoder sees {model_config.encoder_input}; "
-            f"{model_config.chroma_loss} loss"
-            + (f", the best of z = 0 and {model_config.prior_draws} draws"
-               if model_config.prior_draws else "")
-            + f"; latent {model_config.latent_dim}; {strategy.num_replicas_in_sync} replica(s)"
+            f"{model_config.chroma_loss} loss; "
+            f"latent {model_config.latent_dim}; {strategy.num_replicas_in_sync} replica(s)"
             + (f"; resuming after epoch {epochs_done}" if epochs_done else ""))
 
 

@@ -34,13 +34,6 @@ def positive_int(text):
     return value
 
 
-def whole(text):
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
 def positive_float(text):
     value = float(text)
     if not 0 < value < float("inf"):
@@ -49,7 +42,7 @@ def positive_float(text):
 
 
 def up_to(kind, high):
-    """kind (whole, positive_int or positive_float), at most high: beyond it a run would only exhaust
+    """kind (positive_int or positive_float), at most high: beyond it a run would only exhaust
     memory or time, or draw nonsense."""
     def parse(text):
         value = kind(text)

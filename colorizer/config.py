@@ -75,10 +75,6 @@ class ModelConfig:
     chroma_loss: str = "squared"
     kl_weight: float | None = None  # None: KL_WEIGHTS[chroma_loss]
     zero_z: float = 0.5  # share of each batch decoded from z = 0 (Sohn et al.'s hybrid objective)
-    # Those photos are also decoded from this many draws of N(0, I), and only the closest of
-    # z = 0 and the draws is scored (a best-of-many loss): the draws learn to cover the photo's
-    # likely colorings instead of each one painting their average. 0: z = 0 alone.
-    prior_draws: int = 0
     # Zhang et al.'s λ: below 1, rare hues weigh more (1: off). With the backbone, hues
     # rebalanced half way made z = 0 paint foliage green ten times as often (docs/quality.md).
     rebalance_mix: float = 0.5

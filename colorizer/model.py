@@ -224,12 +224,9 @@ class CVAE(MultiWorkerFixes, keras.Model):
     cross-entropy), summed over pixels, each pixel weighted by how rare its true color is
     (chroma_weights, indexed by colorizer.color.chroma_bin; None weighs all alike). KL to N(0, I)
     summed over the latent; both averaged over the batch, the KL weighted by config.kl_weight.
-    The first config.zero_z of each (shuffled) batch's photos are decoded from z = 0 instead of
-    the encoder's z (Sohn et al. 2015's hybrid objective): the decoder must then find the colors
-    in the gray itself, so z = 0 gives this photo's likely colors instead of an average tint.
-    With config.prior_draws, those photos are also decoded from that many draws of the prior,
-    and each photo's error is the least of its z = 0 and draws' (the best-of-many loss of
-    Bhattacharyya et al. 2018): one draw need only be right where another is not.
+    Each photo is decoded from z = 0 instead of the encoder's z with probability config.zero_z
+    (Sohn et al. 2015's hybrid objective): the decoder must then find the colors in the gray
+    itself, so z = 0 gives this photo's likely colors instead of an average tint.
     """
 
     def __init__(self, encoder, decoder, config, chroma_weights=None, seed=None, **kwargs):
@@ -243,7 +240,7 @@ class CVAE(MultiWorkerFixes, keras.Model):
         self.trained_view = keras.Model(
             decoder.inputs, decoder.get_layer(self.head.trained_layer).output, name="trained_view")
         self.sampling = Sampling(seed=seed, name="sampling")
-        self.prior_seed = keras.random.SeedGenerator(None if seed is None else seed + 1)
+        self.zero_z_seed = keras.random.SeedGenerator(None if seed is None else seed + 1)
         self.trackers = [keras.metrics.Mean(name=name)
                          for name in ("loss", "reconstruction_loss", "kl_loss")]
         # Encoder and decoder arrive built and Sampling has no weights, so the whole model is
@@ -258,19 +255,15 @@ class CVAE(MultiWorkerFixes, keras.Model):
         """What the encoder reads: the gray, and the true chroma unless it sees the gray only."""
         return [gray, chroma] if self.config.encoder_input == "color" else [gray]
 
-    def from_prior(self, batch_size):
-        """How many of a training batch's photos are decoded from the prior: its first ones."""
-        return ops.cast(ops.round(ops.cast(batch_size, "float32") * self.config.zero_z), "int32")
-
     def call(self, inputs, training=False):
         """inputs: (the decoder's condition: (gray, *the backbone's maps), chroma) ->
         (what the loss reads: chroma or class logits, z_mean, z_log_var)."""
         condition, chroma = inputs
         z_mean, z_log_var = self.encoder(self.encoder_inputs(condition[0], chroma))
         z = self.sampling([z_mean, z_log_var])
-        if training:
-            at_zero = ops.arange(ops.shape(z)[0]) < self.from_prior(ops.shape(z)[0])
-            z = ops.where(at_zero[:, None], ops.zeros_like(z), z)
+        if training and self.config.zero_z:
+            draw = keras.random.uniform((ops.shape(z)[0], 1), seed=self.zero_z_seed)
+            z = z * ops.cast(draw >= self.config.zero_z, z.dtype)
         return self.trained_view([z, *condition], training=training), z_mean, z_log_var
 
     def _pixel_weights(self, chroma):
@@ -279,33 +272,14 @@ class CVAE(MultiWorkerFixes, keras.Model):
         bins = cells[..., 0] * CHROMA_BINS + cells[..., 1]
         return ops.take(ops.convert_to_tensor(self.chroma_weights), bins)[..., None]
 
-    def _photo_errors(self, chroma, prediction):
-        """Each photo's reconstruction error: (B,)."""
-        error, chroma = self.head.error(chroma, prediction)
-        if self.chroma_weights is not None:
-            error = error * self._pixel_weights(chroma)
-        return ops.sum(error, axis=(1, 2, 3))
-
-    def _best_of_draws(self, condition, chroma, errors):
-        """errors, with each prior photo's replaced by the least of it and its draws'."""
-        draws, latent_dim = self.config.prior_draws, self.config.latent_dim
-        n = self.from_prior(ops.shape(chroma)[0])
-        tiled = [ops.tile(c[:n], (draws, 1, 1, 1)) for c in (*condition, chroma)]
-        z = keras.random.normal((draws * n, latent_dim), seed=self.prior_seed)
-        draw_errors = self._photo_errors(tiled[-1], self.trained_view([z, *tiled[:-1]],
-                                                                      training=True))
-        best = ops.min(ops.concatenate([errors[None, :n],
-                                        ops.reshape(draw_errors, (draws, n))]), axis=0)
-        return ops.concatenate([best, errors[n:]])
-
     def _elbo_terms(self, data, training):
         """(total loss, reconstruction, KL) of a batch: ((gray, *maps), chroma)."""
         condition, chroma = data
         prediction, z_mean, z_log_var = self((condition, chroma), training=training)
-        errors = self._photo_errors(chroma, prediction)
-        if training and self.config.prior_draws:
-            errors = self._best_of_draws(condition, chroma, errors)
-        reconstruction_loss = ops.mean(errors)
+        error, chroma = self.head.error(chroma, prediction)
+        if self.chroma_weights is not None:
+            error = error * self._pixel_weights(chroma)
+        reconstruction_loss = ops.mean(ops.sum(error, axis=(1, 2, 3)))
         kl = -0.5 * (1 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
         kl_loss = ops.mean(ops.sum(kl, axis=1))
         return reconstruction_loss + self.config.kl_weight * kl_loss, reconstruction_loss, kl_loss

@@ -72,7 +72,7 @@ def test_model_settings_check_themselves_and_fill_in_the_kl_weight():
         ModelConfig(z_grid=3)
 
 
-def test_train_has_at_most_18_options():
+def test_train_has_at_most_17_options():
     import train
 
-    assert len([a for a in train.build_parser()._actions if a.dest != "help"]) <= 18
+    assert len([a for a in train.build_parser()._actions if a.dest != "help"]) <= 17

@@ -143,28 +143,3 @@ def test_rebalancing_weighs_each_pixel_by_its_colors_rarity(color_photos):
     assert plain.chroma_weights is None and len(weighed.chroma_weights) == 256
     weights = np.asarray(weighed._pixel_weights(chroma))[0, ..., 0]
     assert np.array_equal(weights, np.asarray(weighed.chroma_weights)[chroma_bin(chroma[0])])
-
-
-def test_best_of_draws_scores_each_prior_photo_by_its_closest_colorization():
-    import keras
-    from keras import ops
-
-    from colorizer.model import build_cvae
-
-    model_config = ModelConfig(size=32, width=4, latent_dim=2, backbone="none", rebalance_mix=1,
-                               zero_z=0.5, prior_draws=3)
-    vae = build_cvae(model_config, seed=0)
-    rng = np.random.default_rng(0)
-    gray = rng.uniform(0, 255, (4, 32, 32, 1)).astype("float32")
-    chroma = rng.uniform(-0.5, 0.5, (4, 32, 32, 2)).astype("float32")
-    errors = np.array([1e9, 0.0, 3.0, 4.0], "float32")  # at z = 0: far worse and far better
-    best = np.asarray(vae._best_of_draws((gray,), chroma, ops.convert_to_tensor(errors)))
-    # The same draws again: the first two photos (half the batch) tiled 3 times, draw by draw.
-    z = keras.random.normal((6, 2), seed=keras.random.SeedGenerator(1))
-    tiled_gray, tiled_chroma = (ops.convert_to_tensor(np.tile(a[:2], (3, 1, 1, 1)))
-                                for a in (gray, chroma))
-    draws = np.asarray(vae._photo_errors(tiled_chroma, vae.trained_view([z, tiled_gray],
-                                                                        training=True)))
-    assert np.isclose(best[0], draws.reshape(3, 2)[:, 0].min(), rtol=1e-5) and best[1] == 0
-    assert np.array_equal(best[2:], errors[2:])  # decoded from the encoder's z: as they were
-    assert vae.from_prior(4) == 2 and vae.from_prior(1) == 0
