@@ -41,9 +41,10 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	$(SUDO) apt-get install -y -qq chromium
 
-# Two pytest workers, a test file each: most of a test's time is a script starting TensorFlow,
-# on one core, so two files at once use both cores.
+# Two pytest workers, a test file each (the files that share the trained pipeline, one worker
+# for all: tests/conftest.py): most of a test's time is a script starting TensorFlow, on one
+# core, so two files at once use both cores.
 test: $(VENV)/installed $(CHROMIUM)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=12 tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=12 tests
 
 .PHONY: demo figure release test

@@ -72,6 +72,10 @@ def archive(tmp_path_factory):
 
 
 TINY = ["--epochs", "1", "--batch-size", "16", "--latent-dim", "8", "--width", "8"]
+# For runs whose subject is not what the decoder reads: each script run then spends no time
+# building the backbone and reading every image with it. The pipeline and the learning tests
+# keep it.
+NO_BACKBONE = ["--backbone", "none"]
 
 
 @pytest.fixture(scope="session")
@@ -172,3 +176,12 @@ def _save_with_orientation(img, path):
 def tree_snapshot(root):
     """{relative path: bytes} of every file below root."""
     return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def pytest_collection_modifyitems(items):
+    """Under pytest -n --dist loadgroup, one worker runs a file's tests; the files whose tests
+    use the pipeline fixture, one worker for all of them, which then trains it once."""
+    users = {item.path for item in items if "pipeline" in getattr(item, "fixturenames", ())}
+    for item in items:
+        group = "pipeline" if item.path in users else item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))

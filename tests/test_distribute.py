@@ -13,7 +13,7 @@ from PIL import Image
 
 from colorizer.color import rgb_to_gray
 from colorizer.distribute import CPU_DEVICES_VARIABLE
-from conftest import REPO, TINY, run_script
+from conftest import NO_BACKBONE, REPO, TINY, run_script
 
 TWO_CPU_DEVICES = {CPU_DEVICES_VARIABLE: "2"}
 
@@ -64,7 +64,7 @@ def start_workers(work, tmp_path, *args):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
         workers.append(subprocess.Popen(
-            [sys.executable, str(REPO / "train.py"), *TINY, "--strategy", "multiworker",
+            [sys.executable, str(REPO / "train.py"), *TINY, *NO_BACKBONE, "--strategy", "multiworker",
              "--models", str(tmp_path / f"models{index}"), *args],
             cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     return workers

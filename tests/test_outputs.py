@@ -15,7 +15,7 @@ from PIL import Image
 from colorizer import config
 from colorizer.files import save_png
 from colorizer.outputs import read_photo_entries
-from conftest import REPO, TINY, run_script, stderr_lines
+from conftest import NO_BACKBONE, REPO, TINY, run_script, stderr_lines
 
 
 def photos_in(folder, color_photos, names):
@@ -177,7 +177,7 @@ def trained(pipeline, tmp_path_factory):
     """A models folder after one tiny epoch with --seed 5."""
     work, *_ = pipeline
     models = tmp_path_factory.mktemp("trained") / "models"
-    run_script("train.py", *TINY, "--models", models, "--seed", "5", cwd=work)
+    run_script("train.py", *TINY, *NO_BACKBONE, "--models", models, "--seed", "5", cwd=work)
     return models
 
 

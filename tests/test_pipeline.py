@@ -13,7 +13,7 @@ from PIL import Image
 from colorizer import config
 from colorizer.color import rgb_to_gray
 from colorizer.images import CROPS_PER_PHOTO, is_crop, open_rgb, square
-from conftest import REPO, TINY, make_messy_folder, run_script, stderr_lines
+from conftest import NO_BACKBONE, REPO, TINY, make_messy_folder, run_script, stderr_lines
 
 def test_cleanup_writes_every_color_photo_once(pipeline):
     work, out, n_color, n_gray = pipeline
@@ -99,7 +99,7 @@ def test_color_photos_are_scored_beside_the_gray_baseline(pipeline):
 
 def test_max_minutes_stops_training_and_saves(pipeline, tmp_path):
     work, *_ = pipeline
-    result = run_script("train.py", *TINY[2:], "--epochs", "1000", "--max-minutes", "0.05",
+    result = run_script("train.py", *TINY[2:], *NO_BACKBONE, "--epochs", "1000", "--max-minutes", "0.05",
                         "--models", tmp_path / "models", "--tensorboard", tmp_path / "tb", cwd=work)
     assert "(stopped by --max-minutes)" in result.stdout
     assert (tmp_path / "models" / config.DECODER_FILE).is_file()

@@ -16,7 +16,7 @@ from PIL import Image
 
 from colorizer import config
 from colorizer.outputs import read_photo_entries
-from conftest import REPO, TINY, run_script, stderr_lines
+from conftest import NO_BACKBONE, REPO, TINY, run_script, stderr_lines
 
 RELEASED = config.PRETRAINED_DIR
 LONG_STEM = "x" * 230  # a legal name: 234 bytes with ".jpg"
@@ -281,7 +281,7 @@ def test_long_names_and_damaged_pngs_are_skipped_by_name(color_photos, tmp_path)
     assert any("y" * 248 in line and "longer than the 255 bytes" in line for line in lines)
     assert any("p5.png" in line for line in lines)
     assert (images / f"{LONG_STEM}_crop4.png").is_file()  # a long name that fits: augmented
-    train = run_script("train.py", *TINY, cwd=tmp_path)
+    train = run_script("train.py", *TINY, *NO_BACKBONE, cwd=tmp_path)
     (line,) = stderr_lines(train)
     assert line.startswith("train.py: skipped images/p5.png: damaged (")
     assert "trained 1 epochs" in train.stdout
