@@ -64,8 +64,8 @@ def start_workers(work, tmp_path, *args):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
         workers.append(subprocess.Popen(
-            [sys.executable, str(REPO / "train.py"), *TINY, *NO_BACKBONE, "--strategy", "multiworker",
-             "--models", str(tmp_path / f"models{index}"), *args],
+            [sys.executable, str(REPO / "train.py"), *TINY, *NO_BACKBONE, "--strategy",
+             "multiworker", "--models", str(tmp_path / f"models{index}"), *args],
             cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     return workers
 

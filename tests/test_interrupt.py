@@ -55,8 +55,9 @@ def test_resume_trains_only_the_missing_epochs_with_the_checkpoints_settings(ima
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_saves_and_says_how_to_resume(images, sig, code):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *TINY, *NO_BACKBONE, "--epochs", "1000",
-                             "--models", f"interrupted-{sig.name}"], cwd=images, env=env, text=True,
+    proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *TINY, *NO_BACKBONE,
+                             "--epochs", "1000", "--models", f"interrupted-{sig.name}"],
+                            cwd=images, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     seen = ""
     for line in proc.stdout:  # Keras' progress lines; wait until training is well under way

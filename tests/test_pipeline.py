@@ -99,8 +99,9 @@ def test_color_photos_are_scored_beside_the_gray_baseline(pipeline):
 
 def test_max_minutes_stops_training_and_saves(pipeline, tmp_path):
     work, *_ = pipeline
-    result = run_script("train.py", *TINY[2:], *NO_BACKBONE, "--epochs", "1000", "--max-minutes", "0.05",
-                        "--models", tmp_path / "models", "--tensorboard", tmp_path / "tb", cwd=work)
+    result = run_script("train.py", *TINY[2:], *NO_BACKBONE, "--epochs", "1000", "--max-minutes",
+                        "0.05", "--models", tmp_path / "models", "--tensorboard", tmp_path / "tb",
+                        cwd=work)
     assert "(stopped by --max-minutes)" in result.stdout
     assert (tmp_path / "models" / config.DECODER_FILE).is_file()
     assert list((tmp_path / "tb").rglob("events.out.tfevents.*"))
