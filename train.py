@@ -67,8 +67,9 @@ def build_parser():
                         f"(Zhang et al.'s λ); default {MODEL_DEFAULTS.rebalance_mix:g}; 1: every "
                         "hue alike")
     p.add_argument("--encoder-input", choices=config.ENCODER_INPUTS,
-                   help="what the encoder sees: gray and true color (a CVAE), or gray only "
-                        f"(the original project); default {MODEL_DEFAULTS.encoder_input}")
+                   help="what the encoder sees: gray and true color (a CVAE), gray and the color "
+                        "less its mean over the photo (detail: z cannot carry an overall cast), or "
+                        f"gray only (the original project); default {MODEL_DEFAULTS.encoder_input}")
     p.add_argument("--backbone", choices=config.BACKBONES,
                    help="the ImageNet-trained network whose view of the gray the decoder reads, "
                         f"or none (the original project); default {MODEL_DEFAULTS.backbone}")

@@ -49,7 +49,9 @@ SHARED_CALTECH_DIR = SHARED_DATA_DIR / "caltech101-color" / "Caltech-101"
 # -- the model ----------------------------------------------------------------------------------
 DOWNSAMPLINGS = 4  # the decoder's U-Net halves the gray this many times...
 SIZE_MULTIPLE = 2**DOWNSAMPLINGS  # ...so a trainable image side is a multiple of this
-ENCODER_INPUTS = ("color", "gray")  # the recognition network sees gray and color, or gray only
+# The recognition network sees gray and color; gray and each pixel's color less the photo's mean
+# color ("detail"), so that z cannot say the photo's overall cast; or gray only.
+ENCODER_INPUTS = ("color", "detail", "gray")
 # What the decoder learns, with the KL weight that gives z a like share against each: the chroma
 # (squared error), or a probability per chroma class (cross-entropy, Zhang et al. 2016), whose
 # nats cost about 17 times the squared error's for the same color information (docs/quality.md).

@@ -133,13 +133,17 @@ def class_targets(chroma):
 # -- the two networks ---------------------------------------------------------------------------
 def build_encoder(config):
     """Recognition network q(z | gray, color), or q(z | gray) as in the original project: its
-    deepest map, averaged over the photo, proposes z."""
+    deepest map, averaged over the photo, proposes z. Reading the color less its mean over the
+    photo (config.encoder_input "detail"), z can tell how regions differ, not the overall cast."""
     gray = keras.Input((config.size, config.size, 1), name="gray")
     inputs = [gray]
     x = layers.Rescaling(1 / 127.5, offset=-1, name="gray_scaled")(gray)
-    if config.encoder_input == "color":
+    if config.encoder_input != "gray":
         chroma = keras.Input((config.size, config.size, 2), name="chroma")
         inputs.append(chroma)
+        if config.encoder_input == "detail":
+            cast = layers.GlobalAveragePooling2D(keepdims=True, name="chroma_cast")(chroma)
+            chroma = layers.Subtract(name="chroma_detail")([chroma, cast])
         x = layers.Concatenate(name="gray_and_chroma")([x, chroma])
     for level in range(DOWNSAMPLINGS):
         x = _conv(x, config.width * 2**level, strides=2, name=f"down{level + 1}")
@@ -253,7 +257,7 @@ class CVAE(MultiWorkerFixes, keras.Model):
 
     def encoder_inputs(self, gray, chroma):
         """What the encoder reads: the gray, and the true chroma unless it sees the gray only."""
-        return [gray, chroma] if self.config.encoder_input == "color" else [gray]
+        return [gray] if self.config.encoder_input == "gray" else [gray, chroma]
 
     def call(self, inputs, training=False):
         """inputs: (the decoder's condition: (gray, *the backbone's maps), chroma) ->
