@@ -113,6 +113,22 @@ def test_z_shifts_every_pixel_alike_and_z_0_shifts_nothing():
         assert np.allclose(shift, shift[:1, :1], atol=1e-6)
 
 
+@pytest.mark.parametrize("encoder_input", ["color", "detail"])
+def test_a_detail_encoder_cannot_see_an_overall_cast(color_photos, encoder_input):
+    import keras
+
+    from colorizer.model import build_encoder
+
+    keras.utils.set_random_seed(0)
+    encoder = build_encoder(ModelConfig(size=32, width=4, encoder_input=encoder_input))
+    gray = np.full((1, 32, 32, 1), 128, "float32")
+    chroma = rgb_to_chroma(color_photos[0][:32, :32])[None]
+    cast = np.array([0.2, -0.1], "float32")  # the same shift of every pixel's color
+    z_mean, moved = (keras.ops.convert_to_numpy(encoder([gray, c])[0])
+                     for c in (chroma, chroma + cast))
+    assert np.allclose(z_mean, moved, atol=1e-5) == (encoder_input == "detail")
+
+
 @pytest.mark.parametrize("chroma_loss", config.CHROMA_LOSSES)
 def test_the_loss_is_the_heads_error_plus_the_weighted_kl(chroma_loss):
     from colorizer.model import CHROMA_HEADS, build_cvae
