@@ -74,7 +74,7 @@ def archive(tmp_path_factory):
 TINY = ["--epochs", "1", "--batch-size", "16", "--latent-dim", "8", "--width", "8"]
 # For runs whose subject is not what the decoder reads: each script run then spends no time
 # building the backbone and reading every image with it. The pipeline, mirrored training and
-# the learning tests keep it.
+# the default model's learning test keep it.
 NO_BACKBONE = ["--backbone", "none"]
 
 
