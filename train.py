@@ -100,8 +100,8 @@ def main():
     vae = (load_checkpoint(models_dir, strategy) if args.resume
            else new_model(model_config, settings, train_paths, strategy, models_dir))
     keras.utils.set_random_seed(settings.seed + epochs_done)
-    train_ds, val_ds = datasets(train_paths, val_paths, model_config, settings,
-                                strategy.num_replicas_in_sync, models_dir)
+    train_ds, val_ds = datasets(train_paths, val_paths, model_config, settings, strategy,
+                                models_dir)
     print(summary(train_paths, val_paths, model_config, strategy, epochs_done))
     stopper, callbacks = make_callbacks(args, settings, model_config, models_dir, strategy,
                                         val_paths or train_paths, epochs_done)
@@ -252,28 +252,35 @@ def load_checkpoint(models_dir, strategy):
                  f"({type(err).__name__}); train again without --resume")
 
 
-def datasets(train_paths, val_paths, model_config, settings, replicas, models_dir):
+def datasets(train_paths, val_paths, model_config, settings, strategy, models_dir):
     """Training and validation tf.data sets, with the backbone's maps of every image computed
-    first; with several replicas every batch is full, so that every replica gets an equal share
+    first, or read from the chief's models folder where an earlier run on the same images left
+    them; with several replicas every batch is full, so that every replica gets an equal share
     of every batch."""
     import tensorflow as tf
 
     from colorizer.backbone import backbone_model
-    from colorizer.data import backbone_maps, make_dataset
+    from colorizer.data import backbone_maps, cache_folder, make_dataset
+    from colorizer.distribute import is_chief
 
     batch_size, size = settings.batch_size, model_config.size
+    replicas = strategy.num_replicas_in_sync
     if batch_size % replicas:
         sys.exit(f"train.py: --batch-size {batch_size} does not split evenly over {replicas} "
                  f"replicas: use a multiple of {replicas}")
-    backbone = backbone_model(model_config.backbone, size)
+    backbone, paths = backbone_model(model_config.backbone, size), train_paths + val_paths
+    cache = (cache_folder(models_dir / config.MAPS_CACHE_DIR, backbone, paths, size)
+             if backbone is not None and is_chief(strategy) else None)
     if backbone is not None:
-        print(f"train.py: the backbone reads the {len(train_paths) + len(val_paths)} images once",
-              flush=True)
+        told = (f"the backbone's maps of the {len(paths)} images are an earlier run's, in {cache}/"
+                if cache and cache.is_dir() else f"the backbone reads the {len(paths)} images once")
+        print(f"train.py: {told}", flush=True)
     try:
-        train_maps, val_maps = (backbone_maps(backbone, paths, size)
-                                for paths in (train_paths, val_paths))
+        maps = backbone_maps(backbone, paths, size, cache)
     except tf.errors.OpError as err:
-        stop_unreadable(err, train_paths + val_paths, models_dir)
+        stop_unreadable(err, paths, models_dir)
+    train_maps, val_maps = (tuple(m[rows] for m in maps) for rows in
+                            (slice(len(train_paths)), slice(len(train_paths), None)))
     even = replicas > 1
     val_batch = min(batch_size, len(val_paths) // replicas * replicas) if even else batch_size
     train_ds = make_dataset(train_paths, size, batch_size, shuffle=True, seed=settings.seed,

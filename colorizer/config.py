@@ -18,6 +18,8 @@ ENCODER_FILE = "main_vae_encoder.keras"
 DECODER_FILE = "main_vae_decoder.keras"
 CHECKPOINT_FILE = "checkpoint.keras"  # the whole model with optimizer state, every epoch
 CHECKPOINT_STATE_FILE = "checkpoint.json"  # epochs done and the run's seed and batch size
+# the backbone's maps of the training images, for the next run on them (colorizer.data)
+MAPS_CACHE_DIR = "backbone_maps"
 HISTORY_CSV = "history.csv"  # every epoch's losses, beside the models
 HISTORY_PNG = "history.png"
 PREVIEW_PNG = "preview.png"  # fixed validation photos: gray, samples, original

@@ -1,5 +1,13 @@
 """Training input: PNG files -> tf.data batches of ((gray float 0–255, *the backbone's maps),
-chroma), streamed and cached as uint8; the backbone's maps computed once per image."""
+chroma), streamed and cached as uint8; the backbone's maps computed once per image, and kept
+on disk for the next run on the same images."""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -7,6 +15,7 @@ import tensorflow as tf
 from .color import rgb_to_chroma, rgb_to_gray
 
 MAPS_BATCH = 64  # images per backbone call while filling the maps' cache
+CACHE_NAME = re.compile(r"maps-[0-9a-f]{16}(\.tmp\d+)?")  # the sets backbone_maps writes
 
 
 def _split_batch(batch_rgb):
@@ -23,24 +32,73 @@ def _read_images(paths, size):
     return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def backbone_maps(backbone, paths, size):
+def backbone_maps(backbone, paths, size, cache=None):
     """The frozen backbone's maps of every image, float16 arrays (N, ...) in the backbone's
     output order: the gray is not augmented at random while training, so each image's maps are
-    the same every epoch and are computed once per run. About 138 KB an image at 112 px; () for
-    no backbone."""
+    the same every epoch and are computed once. About 138 KB an image at 112 px; () for no
+    backbone.
+
+    cache: cache_folder's answer for these images, where they are kept on disk, memory-mapped:
+    read from there if an earlier run left them, else written there for the next run on the same
+    images (--resume, other settings), instead of running the backbone again for minutes. None,
+    or too little free disk: in memory, for this run."""
     if backbone is None or not paths:
         return ()
+    shapes = [(len(paths), *output.shape[1:]) for output in backbone.outputs]
+    if cache is None or not (cache.is_dir() or _room_for(shapes, cache.parent)):
+        return _fill_maps(backbone, paths, size, [np.empty(s, np.float16) for s in shapes])
+    if not cache.is_dir():
+        _write_cache(cache, shapes, lambda maps: _fill_maps(backbone, paths, size, maps))
+    return tuple(np.load(cache / f"{i}.npy", mmap_mode="r") for i in range(len(shapes)))
+
+
+def cache_folder(cache_dir, backbone, paths, size):
+    """Where in cache_dir backbone_maps keeps these images' maps: its name changes with the
+    backbone, the size, and any image's name, order, size in bytes or time of change."""
+    listing = [(p.name, (stat := p.stat()).st_size, stat.st_mtime_ns) for p in map(Path, paths)]
+    text = json.dumps([backbone.name, size, listing])
+    return Path(cache_dir) / f"maps-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+def _fill_maps(backbone, paths, size, maps):
+    """Each image's maps into its row of maps (arrays (N, ...), one per output), batch by batch."""
     read_maps = tf.function(lambda gray: backbone(gray, training=False),
                             input_signature=[tf.TensorSpec((None, size, size, 1), tf.float32)])
-    maps = None
     batches = _read_images(paths, size).batch(MAPS_BATCH).prefetch(2).as_numpy_iterator()
     for indices, rgb in batches:
-        batch_maps = read_maps(rgb_to_gray(rgb)[..., None].astype(np.float32))
-        if maps is None:
-            maps = tuple(np.empty((len(paths), *m.shape[1:]), np.float16) for m in batch_maps)
-        for all_maps, m in zip(maps, batch_maps):
+        for all_maps, m in zip(maps, read_maps(rgb_to_gray(rgb)[..., None].astype(np.float32))):
             all_maps[indices] = m.numpy()
-    return maps
+    return tuple(maps)
+
+
+def _room_for(shapes, cache_dir):
+    """Whether the disk under cache_dir (or its nearest existing parent) holds the maps twice."""
+    folder = Path(cache_dir).absolute()
+    while not folder.exists():
+        folder = folder.parent
+    need = sum(2 * np.prod(shape, dtype=np.int64) for shape in shapes)  # float16
+    return shutil.disk_usage(folder).free > 2 * need
+
+
+def _write_cache(folder, shapes, fill):
+    """fill(memory-mapped arrays of shapes) in a temporary folder that then takes folder's name,
+    whole or not at all; the other sets this program wrote beside it are removed."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
+    try:
+        tmp.mkdir()
+        maps = [np.lib.format.open_memmap(tmp / f"{i}.npy", "w+", np.float16, shape)
+                for i, shape in enumerate(shapes)]
+        for m in fill(maps):
+            m.flush()
+        del maps
+        tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for old in folder.parent.iterdir():
+        if old != folder and CACHE_NAME.fullmatch(old.name):
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def make_dataset(paths, size, batch_size, shuffle, seed=None, drop_remainder=False, maps=()):

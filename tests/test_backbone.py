@@ -164,3 +164,43 @@ def test_a_tensor_outside_its_storage_is_refused(tmp_path, monkeypatch):
                  monkeypatch)
     with pytest.raises(WeightsError, match="outside its storage"):
         read_state_dict(tmp_path / "w.pth")
+
+
+def test_the_maps_are_kept_for_the_next_run_on_the_same_images_only(color_photos, tmp_path):
+    import tensorflow as tf
+
+    from colorizer.backbone import backbone_model
+    from colorizer.data import backbone_maps, cache_folder
+
+    size, cache_dir = 32, tmp_path / "cache"
+    paths = [tmp_path / f"image{i}.png" for i in range(3)]
+    for photo, path in zip(color_photos, paths):
+        Image.fromarray(photo[:size, :size]).save(path)
+    cache_dir.mkdir()
+    (cache_dir / "notes.txt").write_text("the user's")
+    backbone = backbone_model("efficientnet-lite0", size)
+    in_memory = backbone_maps(backbone, paths, size)
+    cache = cache_folder(cache_dir, backbone, paths, size)
+    written = backbone_maps(backbone, paths, size, cache)
+    assert all(isinstance(m, np.memmap) for m in written)
+    assert all(np.array_equal(a, b) for a, b in zip(in_memory, written))
+
+    def stamps():
+        return {p.name: p.stat().st_mtime_ns for p in sorted(cache_dir.rglob("*"))}
+
+    before = stamps()
+    read = backbone_maps(backbone, paths, size, cache)  # an earlier run's: read, not written
+    assert stamps() == before and all(np.array_equal(a, b) for a, b in zip(in_memory, read))
+
+    Image.fromarray(color_photos[3][:size, :size]).save(paths[0])  # an image changed
+    changed = cache_folder(cache_dir, backbone, paths, size)
+    assert changed != cache
+    maps = backbone_maps(backbone, paths, size, changed)
+    assert not np.array_equal(maps[0][0], in_memory[0][0])
+    assert np.array_equal(maps[0][1:], in_memory[0][1:])
+    assert sorted(p.name for p in cache_dir.iterdir()) == [changed.name, "notes.txt"]
+
+    paths[1].write_bytes(paths[1].read_bytes()[:60])  # damaged: the pass stops, nothing is kept
+    with pytest.raises(tf.errors.OpError):
+        backbone_maps(backbone, paths, size, cache_folder(cache_dir, backbone, paths, size))
+    assert sorted(p.name for p in cache_dir.iterdir()) == [changed.name, "notes.txt"]

@@ -3,6 +3,7 @@ processes talking over localhost ports (multiworker); the saved decoder must col
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 import numpy as np
 from PIL import Image
 
+from colorizer import config
 from colorizer.color import rgb_to_gray
 from colorizer.distribute import CPU_DEVICES_VARIABLE
 from conftest import NO_BACKBONE, REPO, TINY, run_script
@@ -37,9 +39,13 @@ def assert_colorizes(work, models, out):
 
 def test_mirrored_strategy_over_two_cpu_devices_trains_a_decoder_that_colorizes(pipeline, tmp_path):
     work, *_ = pipeline
+    # The pipeline's run left the backbone's maps of these images: this run reads them.
+    shutil.copytree(work / config.MODELS_DIR / config.MAPS_CACHE_DIR,
+                    tmp_path / "models" / config.MAPS_CACHE_DIR)
     result = run_script("train.py", *TINY, "--strategy", "mirrored", "--models",
                         tmp_path / "models", cwd=work, env=TWO_CPU_DEVICES)
     assert "2 replica(s)" in result.stdout
+    assert "the backbone's maps of the" in result.stdout and "an earlier run's" in result.stdout
     assert_colorizes(work, tmp_path / "models", tmp_path / "out")
     uneven = run_script("train.py", *TINY[:2], "--batch-size", "15", "--strategy", "mirrored",
                         cwd=work, check=False, env=TWO_CPU_DEVICES)
