@@ -25,20 +25,17 @@ from .distribute import MultiWorkerFixes
 def _conv(x, filters, strides=1, z=None, name=None):
     """3×3 convolution, batch normalization, ReLU: normalization lets color emerge in minutes.
 
-    With z, each channel of the result is scaled by a learned projection of z (1 at z = 0's
-    start): z then changes a region's color as far as that region drives the channel, where a
-    shift alike at every pixel would tint the whole photo (FiLM, Perez et al. 2018, without the
-    shift).
+    With z, a learned projection of z is added at every pixel before the normalization: what a
+    convolution over z tiled across the map computes away from the borders, at a fraction of
+    the cost, since a tiled map is the same at every pixel.
     """
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=name)(x)
-    x = FusedBatchNormalization(name=f"{name}_norm")(x)
-    x = layers.ReLU(name=f"{name}_relu")(x)
     if z is not None:
-        z_scale = layers.Dense(filters, kernel_initializer="zeros", bias_initializer="ones",
-                               name=f"{name}_z")(z)
-        z_scale = layers.Reshape((1, 1, filters), name=f"{name}_z_map")(z_scale)
-        x = layers.Multiply(name=f"{name}_times_z")([x, z_scale])
-    return x
+        z_shift = layers.Dense(filters, use_bias=False, name=f"{name}_z")(z)
+        z_shift = layers.Reshape((1, 1, filters), name=f"{name}_z_map")(z_shift)
+        x = layers.Add(name=f"{name}_plus_z")([x, z_shift])
+    x = FusedBatchNormalization(name=f"{name}_norm")(x)
+    return layers.ReLU(name=f"{name}_relu")(x)
 
 
 @keras.saving.register_keras_serializable(package="colorizer")
