@@ -201,11 +201,11 @@ def test_memory_does_not_grow_with_the_samples_at_full_size(color_photos, tmp_pa
     (tmp_path / "in").mkdir()
     Image.fromarray(color_photos[0]).resize((1800, 1200)).save(tmp_path / "in" / "big.jpg")
     few = peak_rss_mb(tmp_path, "--input", tmp_path / "in", "--output", tmp_path / "a",
-                      "--full-res", "--samples", "2")
+                      "--full-res", "--samples", "8")
     many = peak_rss_mb(tmp_path, "--input", tmp_path / "in", "--output", tmp_path / "b",
-                       "--full-res", "--samples", "10")
+                       "--full-res", "--samples", "16")
     assert many < few + 100, (few, many)  # each sample held would add about 50 MB
-    assert len(list((tmp_path / "b").glob("big*.png"))) == 10
+    assert len(list((tmp_path / "b").glob("big*.png"))) == 16
 
 
 def test_a_photo_too_big_for_the_memory_is_named_before_any_work(color_photos, tmp_path):
