@@ -23,20 +23,22 @@ def images(tmp_path_factory, archive):
     return work
 
 
-def optimizer_steps(models):
-    """Steps the checkpoint's optimizer has taken, read in a fresh process."""
-    code = ("import sys, keras, colorizer.model; "
-            "print(int(keras.saving.load_model(sys.argv[1]).optimizer.iterations))")
-    result = subprocess.run([sys.executable, "-c", code, str(models / config.CHECKPOINT_FILE)],
+def optimizer_steps(*checkpoints):
+    """Steps each checkpoint's optimizer has taken, read in one fresh process."""
+    code = ("import sys, keras, colorizer.model\n"
+            "for path in sys.argv[1:]:\n"
+            "    print(int(keras.saving.load_model(path).optimizer.iterations))")
+    result = subprocess.run([sys.executable, "-c", code, *map(str, checkpoints)],
                             cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    return int(result.stdout.split()[-1])
+    return [int(steps) for steps in result.stdout.split()[-len(checkpoints):]]
 
 
 def test_resume_trains_only_the_missing_epochs_with_the_checkpoints_settings(images):
     run_script("train.py", *TINY, *NO_BACKBONE, "--epochs", "1", "--seed", "5", "--models",
                "resumed", cwd=images)
-    steps_first = optimizer_steps(images / "resumed")
+    first = images / "first-checkpoint.keras"
+    shutil.copy(images / "resumed" / config.CHECKPOINT_FILE, first)
     resumed = run_script("train.py", *TINY, "--epochs", "2", "--seed", "6", "--resume",
                          "--zero-z", "0.5", "--chroma-loss", "classes", "--models", "resumed",
                          cwd=images).stdout
@@ -49,7 +51,8 @@ def test_resume_trains_only_the_missing_epochs_with_the_checkpoints_settings(ima
     assert state["seed"] == 5 and state["epochs_done"] == 2
     # The checkpoint's optimizer goes on counting: a fresh model started at epoch 2 would hold
     # only the last epoch's steps. (The losses of such short runs are too noisy to tell.)
-    assert steps_first > 0 and optimizer_steps(images / "resumed") == 2 * steps_first
+    steps_first, steps = optimizer_steps(first, images / "resumed" / config.CHECKPOINT_FILE)
+    assert steps_first > 0 and steps == 2 * steps_first
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

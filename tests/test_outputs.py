@@ -157,19 +157,24 @@ def test_the_same_seed_builds_the_same_weights(pipeline, tmp_path):
             "from pathlib import Path; from colorizer.images import list_images; "
             "from colorizer.config import ModelConfig, RunConfig; "
             "from colorizer.distribute import make_strategy; "
-            "seed, images = sys.argv[1:]; paths = list_images(Path(images)); "
-            "vae = train.new_model(ModelConfig(width=8), RunConfig(seed=int(seed)), paths, "
-            "make_strategy('default'), Path('models')); "
-            "print(hashlib.sha1(b''.join(np.asarray(w).tobytes() for w in vae.weights)).hexdigest())")
+            "images, *seeds = sys.argv[1:]; paths = list_images(Path(images)); "
+            "strategy = make_strategy('default')\n"
+            "for seed in seeds:\n"
+            "    vae = train.new_model(ModelConfig(width=8), RunConfig(seed=int(seed)), paths, "
+            "strategy, Path('models'))\n"
+            "    weights = b''.join(np.asarray(w).tobytes() for w in vae.weights)\n"
+            "    print(hashlib.sha1(weights).hexdigest())")
 
-    def weights_hash(seed):
+    def weights_hashes(*seeds):
+        """The hash of the weights each seed builds, one after the other in one fresh process."""
         env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-        result = subprocess.run([sys.executable, "-c", code, str(seed), str(work / "images")],
+        result = subprocess.run([sys.executable, "-c", code, work / "images", *map(str, seeds)],
                                 cwd=tmp_path, capture_output=True, text=True, env=env)
         assert result.returncode == 0, result.stderr
-        return result.stdout.split()[-1]
-    first = weights_hash(3)
-    assert weights_hash(3) == first and weights_hash(4) != first
+        return result.stdout.split()[-len(seeds):]
+    (first,) = weights_hashes(3)
+    other, again = weights_hashes(4, 3)  # another process, another seed built first
+    assert again == first and other != first
 
 
 @pytest.fixture(scope="module")
