@@ -45,11 +45,11 @@ def backbone_maps(backbone, paths, size, cache=None):
     if backbone is None or not paths:
         return ()
     shapes = [(len(paths), *output.shape[1:]) for output in backbone.outputs]
-    if cache is None or not (cache.is_dir() or _room_for(shapes, cache.parent)):
-        return _fill_maps(backbone, paths, size, [np.empty(s, np.float16) for s in shapes])
-    if not cache.is_dir():
+    if cache is not None and not cache.is_dir() and _room_for(shapes, cache.parent):
         _write_cache(cache, shapes, lambda maps: _fill_maps(backbone, paths, size, maps))
-    return tuple(np.load(cache / f"{i}.npy", mmap_mode="r") for i in range(len(shapes)))
+    if cache is not None and cache.is_dir():
+        return tuple(np.load(cache / f"{i}.npy", mmap_mode="r") for i in range(len(shapes)))
+    return _fill_maps(backbone, paths, size, [np.empty(s, np.float16) for s in shapes])
 
 
 def cache_folder(cache_dir, backbone, paths, size):
