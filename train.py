@@ -73,6 +73,10 @@ def build_parser():
     p.add_argument("--backbone", choices=config.BACKBONES,
                    help="the ImageNet-trained network whose view of the gray the decoder reads, "
                         f"or none (the original project); default {MODEL_DEFAULTS.backbone}")
+    p.add_argument("--z-regions", type=up_to(positive_int, 64),
+                   help="soft regions read from the backbone through which z reaches the "
+                        f"decoder, each with its own share of z; default {MODEL_DEFAULTS.z_regions} "
+                        "(1 with --backbone none)")
     p.add_argument("--tensorboard", metavar="DIR", type=path_option,
                    help="also write TensorBoard logs to this folder")
     p.add_argument("--strategy", choices=config.STRATEGIES, default=config.STRATEGIES[0],
@@ -181,7 +185,10 @@ def given(args, names):
 def new_settings(args, size):
     """(run settings, model settings, 0 epochs done) from the options and the defaults."""
     settings = RunConfig(**{**given(args, ["batch_size", "seed"]), "epochs": args.epochs})
-    return settings, ModelConfig(size=size, **given(args, ModelConfig.fields())), 0
+    try:
+        return settings, ModelConfig(size=size, **given(args, ModelConfig.fields())), 0
+    except ValueError as err:  # options that do not go together
+        sys.exit(f"train.py: {err}")
 
 
 def resumed_settings(args, models_dir, size):

@@ -35,6 +35,7 @@ def main():
     keras = import_keras()
 
     import colorizer.model  # noqa: F401  (registers the CVAE class for loading)
+    from colorizer.backbone import backbone_for
     from colorizer.inference import colorize
 
     vae = keras.saving.load_model(Path(args.models) / config.VAE_FILE)
@@ -44,7 +45,10 @@ def main():
     imgs_rgb = np.stack([img for img in imgs_rgb if not is_grayscale(img)])
     grays = rgb_to_gray(imgs_rgb)
     gray_in = grays[..., None].astype(np.float32)
-    encoder_in = vae.encoder_inputs(gray_in, rgb_to_chroma(imgs_rgb))
+    backbone = backbone_for(vae.decoder)
+    condition = [gray_in, *(backbone.predict(gray_in, verbose=0) if backbone else [])]
+    encoder_in = vae.encoder_inputs([keras.ops.convert_to_tensor(x) for x in condition],
+                                    keras.ops.convert_to_tensor(rgb_to_chroma(imgs_rgb)))
     z_mean, z_log_var = vae.encoder.predict([keras.ops.convert_to_numpy(x) for x in encoder_in],
                                             verbose=0)
 

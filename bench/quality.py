@@ -34,7 +34,7 @@ from colorizer.scripts import run_script  # noqa: E402
 # The original project: an encoder that sees the gray alone, no backbone, every color alike.
 VARIANTS = {"gray-encoder": ("original project (--encoder-input gray --backbone none)",
                              ["--encoder-input", "gray", "--backbone", "none",
-                              "--rebalance-mix", "1"]),
+                              "--rebalance-mix", "1", "--latent-dim", "8"]),
             "default": ("default CVAE", [])}
 HOLD_OUT_EVERY = {"Mini-ImageNet": 5, "Caltech-101": 20}
 SAMPLES = 8

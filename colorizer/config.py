@@ -60,6 +60,8 @@ ENCODER_INPUTS = ("color", "detail", "gray")
 KL_WEIGHTS = {"squared": 0.3, "classes": 4.0}
 CHROMA_LOSSES = tuple(KL_WEIGHTS)
 BACKBONES = ("efficientnet-lite0", "none")  # colorizer.backbone's; none: the gray alone
+REGIONS_DOWNSAMPLINGS = 3  # z's regions are read from the backbone's map at 1/8 of the size
+Z_REGIONS = 4  # z_regions with a backbone
 # A class decoder paints the annealed mean of its probabilities, Zhang et al.'s T = 0.38:
 # between their mean (T = 1, dull where colors compete) and their mode (T → 0, patchy).
 ANNEALED_MEAN_T = 0.38
@@ -72,8 +74,9 @@ class ModelConfig:
     size: int = IMAGE_SIZE
     width: int = 16  # filters of the first stage; 16 learned more than 32 in 30 minutes
     # z is small and its KL weighed heavily, so it holds a few strong color choices that a
-    # handful of draws from the prior cover (docs/quality.md, "The KL weight and the size of z").
-    latent_dim: int = 8
+    # handful of draws from the prior cover (docs/quality.md, "The KL weight and the size of z"):
+    # 4 numbers for each of z's regions, below.
+    latent_dim: int = 16
     encoder_input: str = "color"
     backbone: str = "efficientnet-lite0"  # an ImageNet-trained network the decoder reads
     chroma_loss: str = "squared"
@@ -82,6 +85,11 @@ class ModelConfig:
     # Zhang et al.'s λ: below 1, rare hues weigh more (1: off). With the backbone, hues
     # rebalanced half way made z = 0 paint foliage green ten times as often (docs/quality.md).
     rebalance_mix: float = 0.5
+    # z reaches the decoder through this many soft regions read from the backbone's stride-16
+    # map, each region's color from its own latent_dim / z_regions numbers of z, so that a draw
+    # can change the sky apart from the grass instead of casting over both (1: z everywhere
+    # alike). None: 4 with a backbone, 1 without (docs/quality.md, "z through regions").
+    z_regions: int | None = None
 
     def __post_init__(self):
         for name, allowed in (("encoder_input", ENCODER_INPUTS), ("chroma_loss", CHROMA_LOSSES),
@@ -90,14 +98,22 @@ class ModelConfig:
                 raise ValueError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
         if self.size % SIZE_MULTIPLE:
             raise ValueError(f"size must be a multiple of {SIZE_MULTIPLE}, not {self.size}")
+        if self.z_regions is None:
+            object.__setattr__(self, "z_regions", 1 if self.backbone == "none" else Z_REGIONS)
+        if self.latent_dim % self.z_regions:
+            raise ValueError(f"z of {self.latent_dim} numbers does not split into "
+                             f"{self.z_regions} regions alike: make latent_dim a multiple of it")
+        if self.z_regions > 1 and self.backbone == "none":
+            raise ValueError("z's regions are read from a backbone: z_regions must be 1 with "
+                             "backbone none")
         if self.kl_weight is None:
             object.__setattr__(self, "kl_weight", KL_WEIGHTS[self.chroma_loss])
 
     @classmethod
     def from_saved(cls, saved):
-        """The settings a model or checkpoint carries; those saved before backbones existed
-        were of models without one."""
-        return cls(**{"backbone": "none", **saved})
+        """The settings a model or checkpoint carries; those saved before backbones or z's
+        regions existed were of models without them."""
+        return cls(**{"backbone": "none", "z_regions": 1, **saved})
 
     @classmethod
     def fields(cls):

@@ -18,7 +18,8 @@ from keras import layers, ops
 
 from .backbone import BACKBONES
 from .color import CHROMA_BINS, chroma_bin_centers, chroma_prior, rebalancing_weights
-from .config import ANNEALED_MEAN_T, DOWNSAMPLINGS, ModelConfig, registered
+from .config import (ANNEALED_MEAN_T, DOWNSAMPLINGS, REGIONS_DOWNSAMPLINGS, ModelConfig,
+                     registered)
 from .distribute import MultiWorkerFixes
 
 
@@ -32,7 +33,8 @@ def _conv(x, filters, strides=1, z=None, name=None):
     x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=name)(x)
     if z is not None:
         z_shift = layers.Dense(filters, use_bias=False, name=f"{name}_z")(z)
-        z_shift = layers.Reshape((1, 1, filters), name=f"{name}_z_map")(z_shift)
+        if len(z.shape) == 2:
+            z_shift = layers.Reshape((1, 1, filters), name=f"{name}_z_map")(z_shift)
         x = layers.Add(name=f"{name}_plus_z")([x, z_shift])
     x = FusedBatchNormalization(name=f"{name}_norm")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
@@ -147,16 +149,60 @@ def build_encoder(config):
         x = layers.Concatenate(name="gray_and_chroma")([x, chroma])
     for level in range(DOWNSAMPLINGS):
         x = _conv(x, config.width * 2**level, strides=2, name=f"down{level + 1}")
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    if config.z_regions > 1:
+        regions = keras.Input((config.size >> REGIONS_DOWNSAMPLINGS,) * 2 + (config.z_regions,),
+                              name="regions")
+        inputs.append(regions)
+        x = _region_means(x, regions)
+    else:
+        x = layers.GlobalAveragePooling2D(name="pool")(x)
     x = layers.Dense(config.width * 8, activation="relu", name="hidden")(x)
-    z_mean = layers.Dense(config.latent_dim, name="z_mean")(x)
-    z_log_var = layers.Dense(config.latent_dim, name="z_log_var")(x)
+    region_dim = config.latent_dim // config.z_regions  # the same head reads every region
+    z_mean = layers.Dense(region_dim, name="z_mean_of_region")(x)
+    z_log_var = layers.Dense(region_dim, name="z_log_var_of_region")(x)
+    z_mean = layers.Reshape((config.latent_dim,), name="z_mean")(z_mean)
+    z_log_var = layers.Reshape((config.latent_dim,), name="z_log_var")(z_log_var)
     return keras.Model(inputs, [z_mean, z_log_var], name="main_vae_encoder")
+
+
+def _region_means(x, regions):
+    """x (B, h, w, C) and soft regions at twice its size (B, 2h, 2w, K) -> each region's features,
+    (B, K, C): their sum under the region's weights, normalized per region (which also takes out
+    how large the region is)."""
+    h, w, channels = x.shape[1:]
+    regions = layers.AveragePooling2D(2, name="regions_pool")(regions)
+    regions = layers.Reshape((h * w, regions.shape[-1]), name="regions_flat")(regions)
+    x = layers.Reshape((h * w, channels), name="features_flat")(x)
+    x = layers.Dot(axes=1, name="region_sums")([regions, x])
+    return layers.LayerNormalization(name="region_features")(x)
+
+
+def _z_per_layer(config, z, maps):
+    """{downsamplings: z as the z layer at that size reads it}: the vector itself, added alike
+    at every pixel, or with z_regions > 1 a map: soft regions read from the backbone's map at
+    REGIONS_DOWNSAMPLINGS, and at each pixel the regions' parts of z mixed by their weights
+    there, resized to each layer. The encoder reads the same regions (CVAE.regions_view)."""
+    sizes = range(1, DOWNSAMPLINGS + 1)
+    count = config.z_regions
+    if count == 1:
+        return dict.fromkeys(sizes, z)
+    region_map = maps[REGIONS_DOWNSAMPLINGS]
+    side = region_map.shape[1]
+    regions = layers.Conv2D(count, 1, name="z_regions_logits")(region_map)
+    regions = layers.Softmax(name="z_regions")(regions)
+    z_of_region = layers.Reshape((count, config.latent_dim // count), name="z_of_region")(z)
+    flat = layers.Reshape((side * side, count), name="z_regions_flat")(regions)
+    z_map = layers.Dot(axes=(2, 1), name="z_at_pixels")([flat, z_of_region])
+    z_map = layers.Reshape((side, side, z_of_region.shape[-1]), name="z_map")(z_map)
+    return {downsamplings: z_map if downsamplings == REGIONS_DOWNSAMPLINGS else layers.Resizing(
+                *(config.size >> downsamplings,) * 2, name=f"z_map_{downsamplings}")(z_map)
+            for downsamplings in sizes}
 
 
 def build_decoder(config, class_prior=None):
     """p(color | z, gray): a U-Net over the full-size gray, z added at every pixel of the
-    bottleneck (7 px at 112) and of each upsampling stage (14, 28, 56 px). Each map of the
+    bottleneck (7 px at 112) and of each upsampling stage (14, 28, 56 px), through soft regions
+    (config.z_regions) so that a draw can change one region's color apart. Each map of the
     backbone joins the gray's path where its size matches (28, 14 and 7 px at 112), projected
     to that stage's width: what the ImageNet-trained network knows of the photo's things.
 
@@ -182,7 +228,8 @@ def build_decoder(config, class_prior=None):
             seen = layers.ReLU(name=f"down{level + 1}_seen_relu")(seen)
             x = layers.Concatenate(name=f"down{level + 1}_with_seen")([x, seen])
         skips.append(x)
-    x = _conv(x, width * 8, z=z, name="bottleneck")
+    z_at = _z_per_layer(config, z, maps)
+    x = _conv(x, width * 8, z=z_at[DOWNSAMPLINGS], name="bottleneck")
     # What the whole photo shows (a beach, a forest) decides what each region's color is likely
     # to be: the bottleneck's mean over the image is added back at every pixel (Iizuka et al. 2016).
     context = layers.GlobalAveragePooling2D(name="context_pool")(x)
@@ -192,7 +239,7 @@ def build_decoder(config, class_prior=None):
     for level in reversed(range(DOWNSAMPLINGS - 1)):
         x = layers.UpSampling2D(name=f"up{level + 1}")(x)
         x = layers.Concatenate(name=f"up{level + 1}_merge")([x, skips[level]])
-        x = _conv(x, width * 2**level, z=z, name=f"up{level + 1}_conv")
+        x = _conv(x, width * 2**level, z=z_at[level + 1], name=f"up{level + 1}_conv")
     head = CHROMA_HEADS[config.chroma_loss]()
     chroma = layers.UpSampling2D(interpolation="bilinear", name="chroma")(head.chroma_half(x))
     decoder = keras.Model([z, gray, *maps.values()], chroma, name="main_vae_decoder")
@@ -243,6 +290,15 @@ class CVAE(MultiWorkerFixes, keras.Model):
         # The loss reads the head's trained layer: a view of the decoder's layers up to it.
         self.trained_view = keras.Model(
             decoder.inputs, decoder.get_layer(self.head.trained_layer).output, name="trained_view")
+        # The encoder reads the decoder's regions (z_regions > 1): a view from the map they
+        # come from to them, so that a part of z means one region on both sides.
+        self.regions_view = None
+        if self.config.z_regions > 1:
+            regions = decoder.get_layer("z_regions").output
+            source = list(BACKBONES[self.config.backbone].features).index(REGIONS_DOWNSAMPLINGS)
+            self.regions_source = 2 + source  # decoder inputs: z, gray, then the maps
+            self.regions_view = keras.Model(decoder.inputs[self.regions_source], regions,
+                                            name="regions_view")
         self.sampling = Sampling(seed=seed, name="sampling")
         self.zero_z_seed = keras.random.SeedGenerator(None if seed is None else seed + 1)
         self.trackers = [keras.metrics.Mean(name=name)
@@ -255,15 +311,19 @@ class CVAE(MultiWorkerFixes, keras.Model):
     def metrics(self):
         return self.trackers
 
-    def encoder_inputs(self, gray, chroma):
-        """What the encoder reads: the gray, and the true chroma unless it sees the gray only."""
-        return [gray] if self.config.encoder_input == "gray" else [gray, chroma]
+    def encoder_inputs(self, condition, chroma):
+        """What the encoder reads: the gray, the true chroma unless it sees the gray only, and
+        the regions z comes through."""
+        inputs = [condition[0]] if self.config.encoder_input == "gray" else [condition[0], chroma]
+        if self.regions_view is not None:
+            inputs.append(self.regions_view(condition[self.regions_source - 1]))
+        return inputs
 
     def call(self, inputs, training=False):
         """inputs: (the decoder's condition: (gray, *the backbone's maps), chroma) ->
         (what the loss reads: chroma or class logits, z_mean, z_log_var)."""
         condition, chroma = inputs
-        z_mean, z_log_var = self.encoder(self.encoder_inputs(condition[0], chroma))
+        z_mean, z_log_var = self.encoder(self.encoder_inputs(condition, chroma))
         z = self.sampling([z_mean, z_log_var])
         if training and self.config.zero_z:
             draw = keras.random.uniform((ops.shape(z)[0], 1), seed=self.zero_z_seed)

@@ -60,19 +60,23 @@ def test_the_readme_gives_every_option_its_default_in_the_code(script):
         assert same(documented[option], code_default(script, action)), (script, option)
 
 
-def test_model_settings_check_themselves_and_fill_in_the_kl_weight():
+def test_model_settings_check_themselves_and_fill_in_the_kl_weight_and_regions():
     assert ModelConfig().kl_weight == config.KL_WEIGHTS["squared"]
     assert ModelConfig(chroma_loss="classes").kl_weight == config.KL_WEIGHTS["classes"]
     assert ModelConfig(chroma_loss="classes", kl_weight=1.0).kl_weight == 1.0
+    assert ModelConfig().z_regions == config.Z_REGIONS > 1
+    assert ModelConfig(backbone="none").z_regions == 1
+    # A model saved before the regions existed had none, whatever its backbone.
+    assert ModelConfig.from_saved({"backbone": "efficientnet-lite0"}).z_regions == 1
     for wrong in ({"chroma_loss": "l1"}, {"encoder_input": "rgb"}, {"backbone": "resnet"},
-                  {"size": 100}):
+                  {"size": 100}, {"latent_dim": 6}, {"backbone": "none", "z_regions": 2}):
         with pytest.raises(ValueError):
             ModelConfig(**wrong)
     with pytest.raises(TypeError):  # a setting the model does not have, as a retired one
         ModelConfig(z_grid=3)
 
 
-def test_train_has_at_most_17_options():
+def test_train_has_at_most_18_options():
     import train
 
-    assert len([a for a in train.build_parser()._actions if a.dest != "help"]) <= 17
+    assert len([a for a in train.build_parser()._actions if a.dest != "help"]) <= 18

@@ -115,6 +115,40 @@ def test_z_shifts_every_pixel_alike_and_z_0_shifts_nothing():
         assert np.allclose(shift, shift[:1, :1], atol=1e-6)
 
 
+def test_a_regions_part_of_z_moves_that_region_only_on_both_sides():
+    import keras
+
+    from colorizer.backbone import BACKBONES
+    from colorizer.model import build_cvae
+
+    keras.utils.set_random_seed(0)
+    vae = build_cvae(ModelConfig(size=32, width=4, latent_dim=4, z_regions=2, rebalance_mix=1))
+    maps = [np.zeros((1, 32 >> d, 32 >> d, c), "float32")
+            for d, (_, c) in BACKBONES["efficientnet-lite0"].features.items()]
+    region_map = maps[list(BACKBONES["efficientnet-lite0"].features).index(3)]
+    region_map[:, :, :2, 0], region_map[:, :, 2:, 0] = 10, -10  # left and right halves differ...
+    logits = vae.decoder.get_layer("z_regions_logits")
+    kernel = np.zeros(logits.kernel.shape, "float32")
+    kernel[0, 0, 0] = [1, -1]  # ...and are told apart: region 0 on the left, region 1 right
+    logits.set_weights([kernel, np.zeros(2, "float32")])
+    gray = np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 1)).astype("float32")
+    view = keras.Model(vae.decoder.inputs, [vae.decoder.get_layer("up3_conv").output,
+                                            vae.decoder.get_layer("up3_conv_plus_z").output])
+    for z, left, right in [([0, 0, 0, 0], False, False), ([1, 1, 0, 0], True, False),
+                           ([0, 0, 1, 1], False, True)]:
+        conv, shifted = view([np.array([z], "float32"), gray, *maps])
+        shift = np.abs(keras.ops.convert_to_numpy(shifted - conv))[0]  # (4, 4, 16)
+        assert (shift[:, :2].max() > 1e-3) == left and (shift[:, 2:].max() > 1e-3) == right
+    # The encoder reads the same regions: with region 0 everywhere, the colors move its z only.
+    region_map[..., 0] = 10
+    condition = [keras.ops.convert_to_tensor(x) for x in (gray, *maps)]
+    chromas = (np.zeros((1, 32, 32, 2)), np.random.default_rng(1).uniform(-0.5, 0.5, (1, 32, 32, 2)))
+    z_means = [keras.ops.convert_to_numpy(vae.encoder(vae.encoder_inputs(
+        condition, keras.ops.convert_to_tensor(c, "float32")))[0]) for c in chromas]
+    assert not np.allclose(z_means[0][:, :2], z_means[1][:, :2], atol=1e-3)
+    assert np.allclose(z_means[0][:, 2:], z_means[1][:, 2:], atol=1e-5)
+
+
 @pytest.mark.parametrize("encoder_input", ["color", "detail"])
 def test_a_detail_encoder_cannot_see_an_overall_cast(color_photos, encoder_input):
     import keras
@@ -122,7 +156,8 @@ def test_a_detail_encoder_cannot_see_an_overall_cast(color_photos, encoder_input
     from colorizer.model import build_encoder
 
     keras.utils.set_random_seed(0)
-    encoder = build_encoder(ModelConfig(size=32, width=4, encoder_input=encoder_input))
+    encoder = build_encoder(ModelConfig(size=32, width=4, encoder_input=encoder_input,
+                                        backbone="none"))
     gray = np.full((1, 32, 32, 1), 128, "float32")
     chroma = rgb_to_chroma(color_photos[0][:32, :32])[None]
     cast = np.array([0.2, -0.1], "float32")  # the same shift of every pixel's color
