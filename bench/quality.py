@@ -7,6 +7,7 @@ scored on held-out Mini-ImageNet photos and on held-out Caltech-101 photos.
     python bench/quality.py --train-args "--width 16" --work bench/runs/quality-w16   # a trial
     python bench/quality.py --test-only            # score the models trained before again
     python bench/quality.py --test-only --also "previous=DIR"   # score another decoder beside
+    python bench/quality.py --test-only --temperature 1       # the drawn samples at another τ
     python bench/quality.py --variant default --minutes 115 --work bench/runs/release  # released
 
 Holds out photos by a fixed rule (crc32 of the photo's path inside its dataset: modulo 5 is 0 for
@@ -28,7 +29,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from colorizer.config import DECODER_FILE, SHARED_CALTECH_DIR, SHARED_SAMPLE_DIR  # noqa: E402
+from colorizer.config import (DECODER_FILE, SHARED_CALTECH_DIR, SHARED_SAMPLE_DIR,  # noqa: E402
+                              TEMPERATURE)
 from colorizer.scripts import run_script  # noqa: E402
 
 # The original project: an encoder that sees the gray alone, no backbone, every color alike.
@@ -81,9 +83,10 @@ def read_scores(out):
     return means, hue, len(rows)
 
 
-def print_table(set_name, scores):
+def print_table(set_name, scores, temperature):
     (first_means, first_hue, n), = list(scores.values())[:1]
-    print(f"\n{set_name}: {n} held-out color photos, {SAMPLES} samples each, 112 px")
+    print(f"\n{set_name}: {n} held-out color photos, {SAMPLES} samples each (τ = {temperature:g}), "
+          "112 px")
     print(f"{'':40s} {'---- first sample (z = 0) ----':>36s}  {'-------------- all 8 samples --------------':>50s}")
     print(f"{'model':40s} {'PSNR':>6s} {'SSIM':>6s} {'color':>5s} {'hue':>5s} {'green':>5s} "
           f"{'blue':>5s}  {'PSNR':>6s} {'best':>6s} {'color':>5s} {'divers':>6s} {'tint':>5s} "
@@ -122,6 +125,8 @@ def main():
     p.add_argument("--train-args", default="", metavar="ARGS",
                    help='more train.py options for every variant, e.g. "--width 16" (use its own --work)')
     p.add_argument("--test-only", action="store_true", help="reuse the models trained in --work")
+    p.add_argument("--temperature", type=float, default=TEMPERATURE,
+                   help="test.py's spread of the drawn samples")
     p.add_argument("--also", action="append", default=[], metavar="LABEL=DIR",
                    help="also score the decoder in DIR (trained elsewhere) under LABEL")
     p.add_argument("--mini-imagenet", type=Path, default=SHARED_SAMPLE_DIR, metavar="DIR",
@@ -153,14 +158,16 @@ def main():
                       *shlex.split(args.train_args))
             print(f"{label}: " + re.findall(r"^train\.py: trained.*$", log, re.M)[-1])
 
+    at = "" if args.temperature == TEMPERATURE else f"_t{args.temperature:g}"
     for set_name in counts:
         scores = {}
         for label, model_dir in models.items():
-            out = work / "outputs" / set_name / re.sub(r"[^A-Za-z0-9.-]+", "_", label)
+            out = work / "outputs" / set_name / (re.sub(r"[^A-Za-z0-9.-]+", "_", label) + at)
             run("test.py", "--input", work / f"test_{set_name}", "--output", out,
-                "--models", model_dir, "--samples", SAMPLES, "--seed", 0)
+                "--models", model_dir, "--samples", SAMPLES, "--seed", 0,
+                "--temperature", args.temperature)
             scores[label] = read_scores(out)
-        print_table(set_name, scores)
+        print_table(set_name, scores, args.temperature)
     print("\ncolor: colorfulness over the originals'; hue, green, blue: balanced hue hits and the "
           "green and cyan/blue sectors' rates; best: of the 8, the best sample of each photo; "
           "tint: tint share; PSNR under all 8: mean of the samples")
