@@ -85,19 +85,20 @@ def read_scores(out):
 
 def print_table(set_name, scores, temperature):
     (first_means, first_hue, n), = list(scores.values())[:1]
+    w = max(40, *map(len, scores))  # the model column, as wide as its longest label
     print(f"\n{set_name}: {n} held-out color photos, {SAMPLES} samples each (τ = {temperature:g}), "
           "112 px")
-    print(f"{'':40s} {'---- first sample (z = 0) ----':>36s}  {'-------------- all 8 samples --------------':>50s}")
-    print(f"{'model':40s} {'PSNR':>6s} {'SSIM':>6s} {'color':>5s} {'hue':>5s} {'green':>5s} "
+    print(f"{'':{w}s} {'---- first sample (z = 0) ----':>36s}  {'-------------- all 8 samples --------------':>50s}")
+    print(f"{'model':{w}s} {'PSNR':>6s} {'SSIM':>6s} {'color':>5s} {'hue':>5s} {'green':>5s} "
           f"{'blue':>5s}  {'PSNR':>6s} {'best':>6s} {'color':>5s} {'divers':>6s} {'tint':>5s} "
           f"{'hue':>5s} {'best':>5s} {'green':>5s} {'blue':>5s}")
     gray = first_means["psnr_gray"]
-    print(f"{'gray baseline':40s} {gray:6.2f} {first_means['ssim_gray']:6.3f} {0:5.2f} {0:5.2f} "
+    print(f"{'gray baseline':{w}s} {gray:6.2f} {first_means['ssim_gray']:6.3f} {0:5.2f} {0:5.2f} "
           f"{0:5.2f} {0:5.2f}  {gray:6.2f} {gray:6.2f} {0:5.2f} {0:6.1f} {'':>5s} {0:5.2f} {0:5.2f}")
     for name, (m, hue, _) in scores.items():
         orig = m["colorfulness_orig"]
         first, every, best = hue["first sample"], hue["all samples"], hue["best sample"]
-        print(f"{name:40s} {m['psnr']:6.2f} {m['ssim']:6.3f} {m['colorfulness_first'] / orig:5.2f} "
+        print(f"{name:{w}s} {m['psnr']:6.2f} {m['ssim']:6.3f} {m['colorfulness_first'] / orig:5.2f} "
               f"{first['balanced_hue_hits']:5.2f} {first['green']:5.2f} {first['cyan/blue']:5.2f}  "
               f"{m['psnr_mean']:6.2f} {m['psnr_best']:6.2f} {m['colorfulness'] / orig:5.2f} "
               f"{m['diversity']:6.1f} {m['tint_share']:5.2f} {every['balanced_hue_hits']:5.2f} "
@@ -105,7 +106,7 @@ def print_table(set_name, scores, temperature):
     for floor in ("floor: one hue", "floor: best random hue"):
         row = first_hue[floor]
         label = floor if "random" not in floor else f"floor: best of {SAMPLES} random hues"
-        print(f"{label:40s} {'':6s} {'':6s} {'':5s} {row['balanced_hue_hits']:5.2f} "
+        print(f"{label:{w}s} {'':6s} {'':6s} {'':5s} {row['balanced_hue_hits']:5.2f} "
               f"{row['green']:5.2f} {row['cyan/blue']:5.2f}")
     sectors = [k for k in first_hue["first sample"] if "hue_hits" not in k]
     print(f"\n{'hue hits per sector of the original':40s} " + " ".join(f"{s[:11]:>11s}" for s in sectors))
