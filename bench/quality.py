@@ -7,8 +7,8 @@ scored on held-out Mini-ImageNet photos and on held-out Caltech-101 photos.
     python bench/quality.py --train-args "--width 16" --work bench/runs/quality-w16   # a trial
     python bench/quality.py --test-only            # score the models trained before again
     python bench/quality.py --test-only --also "previous=DIR"   # score another decoder beside
-    python bench/quality.py --test-only --temperature 1       # the drawn samples at another τ
-    python bench/quality.py --variant default --minutes 115 --work bench/runs/release  # released
+    python bench/quality.py --test-only --temperature 1.5     # the drawn samples at another τ
+    make release       # the released model: --variant default, the Makefile's minutes and --work
 
 Holds out photos by a fixed rule (crc32 of the photo's path inside its dataset: modulo 5 is 0 for
 Mini-ImageNet, modulo 20 is 0 for Caltech-101), runs the real pipeline on all the rest (cleanup,
