@@ -117,26 +117,28 @@ def _weights():
 
 
 def _conv_bn(x, state, conv, bn, name, strides=1, depthwise=False, relu6=True):
-    """torch's conv (symmetric padding), its batch norm (ε 1e-3) and ReLU6, as built-in layers."""
+    """torch's conv (symmetric padding) and its batch norm (ε 1e-3), then ReLU6, as built-in
+    layers. The backbone is frozen, so the norm is a fixed scale and shift of each channel: it is
+    folded into the convolution's kernel and bias, which saves a pass over every map."""
     from keras import layers
 
     kernel = state[f"{conv}.weight"]  # (out, in / groups, k, k)
+    gamma, beta, mean, var = (state[f"{bn}.{part}"]
+                              for part in ("weight", "bias", "running_mean", "running_var"))
+    scale = gamma / np.sqrt(var + BN_EPSILON)
+    kernel = kernel * scale[:, None, None, None]
     k = kernel.shape[-1]
     if strides > 1:  # torch pads k // 2 on every side, where "same" pads less on the top left
         x = layers.ZeroPadding2D(k // 2, name=f"{name}_pad")(x)
     padding = "valid" if strides > 1 else "same"
     if depthwise:
-        layer = layers.DepthwiseConv2D(k, strides, padding, use_bias=False, name=name)
-        weights = [kernel.transpose(2, 3, 0, 1)]
+        layer = layers.DepthwiseConv2D(k, strides, padding, name=name)
+        kernel = kernel.transpose(2, 3, 0, 1)
     else:
-        layer = layers.Conv2D(kernel.shape[0], k, strides, padding, use_bias=False, name=name)
-        weights = [kernel.transpose(2, 3, 1, 0)]
+        layer = layers.Conv2D(kernel.shape[0], k, strides, padding, name=name)
+        kernel = kernel.transpose(2, 3, 1, 0)
     x = layer(x)
-    layer.set_weights(weights)
-    norm = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")
-    x = norm(x)
-    norm.set_weights([state[f"{bn}.{part}"]
-                      for part in ("weight", "bias", "running_mean", "running_var")])
+    layer.set_weights([kernel, beta - mean * scale])
     return layers.ReLU(6.0, name=f"{name}_relu6")(x) if relu6 else x
 
 

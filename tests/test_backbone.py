@@ -102,6 +102,28 @@ def test_the_backbone_knows_what_things_are():
     assert trained >= 0.8 and untrained <= 0.5, (trained, untrained)
 
 
+def test_the_batch_norms_folded_into_the_convolutions_are_the_norms():
+    """Each norm moved into its convolution's weights by hand (ε kept, so the norm left is
+    the identity) gives the same maps as the packaged weights: a norm folded on the wrong axis,
+    or its shift lost, would not."""
+    state = read_state_dict(weights_path())
+    moved = dict(state)
+    for name in [n for n in state if n.endswith("running_var")]:
+        bn = name.removesuffix(".running_var")
+        conv = {"_bn0": "_conv_stem"}.get(bn) or bn.replace("._bn0", "._expand_conv").replace(
+            "._bn1", "._depthwise_conv").replace("._bn2", "._project_conv")
+        scale = state[f"{bn}.weight"] / np.sqrt(state[name] + 1e-3)
+        moved[f"{conv}.weight"] = state[f"{conv}.weight"] * scale[:, None, None, None]
+        moved[f"{bn}.bias"] = state[f"{bn}.bias"] - state[f"{bn}.running_mean"] * scale
+        moved[f"{bn}.weight"] = np.ones_like(scale)
+        moved[f"{bn}.running_mean"] = np.zeros_like(scale)
+        moved[f"{bn}.running_var"] = np.full_like(scale, 1 - 1e-3)
+    gray = np.random.default_rng(0).uniform(0, 255, (2, 112, 112, 1)).astype(np.float32)
+    lite0 = BACKBONES["efficientnet-lite0"]()
+    for packaged, by_hand in zip(lite0.build(112)(gray), lite0.build(112, moved)(gray)):
+        np.testing.assert_allclose(by_hand, packaged, atol=1e-3 * float(np.abs(packaged).max()))
+
+
 
 class Storage:
     def __init__(self, key, values):
