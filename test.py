@@ -6,7 +6,8 @@
 
 Each photo is center-cropped and resized to the model's size (112×112), turned to gray, and
 colored: test_output/<stem>.png from z = 0, the center of the prior (the model's most typical
-colorization), then <stem>_2.png … <stem>_N.png from z drawn from N(0, τ² I), τ = --temperature.
+colorization), then <stem>_2.png … <stem>_N.png from z drawn around it where N(0, τ² I) has its
+mass (τ = --temperature), in directions that point apart (colorizer.inference.prior_z).
 With --full-res the whole photo is colored at its own size: the model sees it squeezed to
 112×112, and the predicted color is resized and laid onto the full-resolution gray.
 test_output/index.html shows every photo: gray input, samples, original, scores.
@@ -39,7 +40,7 @@ from colorizer.cli import (Interruption, path_option, positive_float, positive_i
 from colorizer.color import is_grayscale, merge_resized, rgb_to_gray
 from colorizer.figures import gallery_html
 from colorizer.files import printable, save_png, save_text
-from colorizer.inference import chroma_batches, prior_z
+from colorizer.inference import chroma_batches, prior_z, z_regions
 from colorizer.images import (UNREADABLE, folders_overlap, open_rgb, square, unreadable_reason,
                               unusable_reason)
 from colorizer.metrics import (RANDOM_FLOOR_SEED, csv_text, hue_csv_text, hue_rates, score_photo,
@@ -84,7 +85,8 @@ def main():
         paths, imgs_small, grays_small = load_inputs(candidates, size, args.full_res)
         if not paths:
             sys.exit(f"test.py: no readable photos in {input_path}")
-        z = prior_z(len(paths), args.samples, latent_dim, args.seed, args.temperature)
+        z = prior_z(len(paths), args.samples, latent_dim, args.seed, args.temperature,
+                    z_regions(decoder))
         stems = claim_names(output_dir, paths, args.samples)
         interruption.writing = True
         finished = colorize_and_write(decoder, paths, imgs_small, grays_small, z, stems,

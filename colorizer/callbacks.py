@@ -17,7 +17,7 @@ from .config import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, HISTORY_CSV, HISTORY
 from .distribute import any_worker, mean_over_workers
 from .figures import grid, plot_history, preview_rows
 from .files import atomic_path, save_png, save_text
-from .inference import prior_z
+from .inference import prior_z, z_regions
 
 
 def save_model(model, path):
@@ -156,6 +156,6 @@ class Figures(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         plot_history(self.models_dir / HISTORY_CSV, self.models_dir / HISTORY_PNG)
         latent_dim = self.model.decoder.inputs[0].shape[-1]
-        z = prior_z(1, self.samples, latent_dim, self.seed)
+        z = prior_z(1, self.samples, latent_dim, self.seed, regions=z_regions(self.model.decoder))
         rows = preview_rows(self.model.decoder, self.imgs_preview, z)
         save_png(grid(rows), self.models_dir / PREVIEW_PNG)

@@ -62,6 +62,7 @@ CHROMA_LOSSES = tuple(KL_WEIGHTS)
 BACKBONES = ("efficientnet-lite0", "none")  # colorizer.backbone's; none: the gray alone
 REGIONS_DOWNSAMPLINGS = 3  # z's regions are read from the backbone's map at 1/8 of the size
 Z_REGIONS = 4  # z_regions with a backbone
+Z_REGIONS_LAYER = "z_regions"  # the decoder's soft regions, whose count splits z for test.py
 # A class decoder paints the annealed mean of its probabilities, Zhang et al.'s T = 0.38:
 # between their mean (T = 1, dull where colors compete) and their mode (T → 0, patchy).
 ANNEALED_MEAN_T = 0.38
@@ -148,9 +149,9 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 
 
 # -- inference (test.py) ------------------------------------------------------------------------
-# Drawn colorizations take z from N(0, τ² I). With z split among the backbone's regions, a draw
-# at 1 comes closer to the original than at 1.5, and its best of 8 too, with as many right hues
-# (docs/quality.md, "The released model").
+# Drawn colorizations take z where N(0, τ² I) has its mass (colorizer.inference.prior_z). With z
+# split among the backbone's regions, a draw at 1 comes closer to the original than at 1.5, and
+# its best of 8 too, with as many right hues (docs/quality.md, "The released model").
 TEMPERATURE = 1.0
 SAMPLES = 1
 MAX_SAMPLES = 100

@@ -6,18 +6,39 @@ colorizer.import_keras, which holds back its start-up log."""
 import numpy as np
 
 from .color import merge
-from .config import DECODER_BATCH, TEMPERATURE
+from .config import DECODER_BATCH, TEMPERATURE, Z_REGIONS_LAYER
 
 
-def prior_z(n_photos, samples, latent_dim, seed=None, temperature=TEMPERATURE):
+def prior_z(n_photos, samples, latent_dim, seed=None, temperature=TEMPERATURE, regions=1):
     """z for `samples` colorizations of each of n_photos, photo after photo, float32.
 
     The first of each photo is the prior's center, z = 0: the model's most typical colorization,
-    and the safest single guess. The others are drawn from N(0, temperature² I) and differ from it.
+    and the safest single guess. The others lie where N(0, temperature² I) has its mass, at
+    temperature·√d from the center for each region's d numbers of z, and point apart: a region's
+    part of z takes, draw after draw, +q1, −q1, +q2, −q2, … of a random orthonormal basis (a new
+    one after 2d draws), so that a photo's few draws spread over each region's colors where
+    independent ones would land near each other (docs/quality.md, "Draws that point apart").
     """
-    z = temperature * np.random.default_rng(seed).standard_normal((n_photos, samples, latent_dim))
-    z[:, 0] = 0
+    d = latent_dim // regions
+    draws = samples - 1
+    bases = -(-draws // (2 * d))
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((n_photos, regions, bases, d, d)))
+    # the basis' vectors (q's columns), each followed by its opposite
+    directions = np.stack([q, -q], axis=-1).transpose(0, 1, 2, 4, 5, 3)
+    directions = directions.reshape(n_photos, regions, bases * 2 * d, d)[:, :, :draws]
+    z = np.zeros((n_photos, samples, latent_dim))
+    z[:, 1:] = temperature * np.sqrt(d) * directions.transpose(0, 2, 1, 3).reshape(
+        n_photos, draws, latent_dim)
     return z.reshape(n_photos * samples, latent_dim).astype(np.float32)
+
+
+def z_regions(decoder):
+    """How many regions a decoder's z is split among (colorizer.model): 1 where z is alike
+    everywhere."""
+    if Z_REGIONS_LAYER not in {layer.name for layer in decoder.layers}:
+        return 1
+    return decoder.get_layer(Z_REGIONS_LAYER).output.shape[-1]
 
 
 def chroma_batches(decoder, grays, z, batch_size=DECODER_BATCH):

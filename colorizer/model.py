@@ -18,8 +18,8 @@ from keras import layers, ops
 
 from .backbone import BACKBONES
 from .color import CHROMA_BINS, chroma_bin_centers, chroma_prior, rebalancing_weights
-from .config import (ANNEALED_MEAN_T, DOWNSAMPLINGS, REGIONS_DOWNSAMPLINGS, ModelConfig,
-                     registered)
+from .config import (ANNEALED_MEAN_T, DOWNSAMPLINGS, REGIONS_DOWNSAMPLINGS, Z_REGIONS_LAYER,
+                     ModelConfig, registered)
 from .distribute import MultiWorkerFixes
 
 
@@ -189,7 +189,7 @@ def _z_per_layer(config, z, maps):
     region_map = maps[REGIONS_DOWNSAMPLINGS]
     side = region_map.shape[1]
     regions = layers.Conv2D(count, 1, name="z_regions_logits")(region_map)
-    regions = layers.Softmax(name="z_regions")(regions)
+    regions = layers.Softmax(name=Z_REGIONS_LAYER)(regions)
     z_of_region = layers.Reshape((count, config.latent_dim // count), name="z_of_region")(z)
     flat = layers.Reshape((side * side, count), name="z_regions_flat")(regions)
     z_map = layers.Dot(axes=(2, 1), name="z_at_pixels")([flat, z_of_region])
@@ -294,7 +294,7 @@ class CVAE(MultiWorkerFixes, keras.Model):
         # come from to them, so that a part of z means one region on both sides.
         self.regions_view = None
         if self.config.z_regions > 1:
-            regions = decoder.get_layer("z_regions").output
+            regions = decoder.get_layer(Z_REGIONS_LAYER).output
             source = list(BACKBONES[self.config.backbone].features).index(REGIONS_DOWNSAMPLINGS)
             self.regions_source = 2 + source  # decoder inputs: z, gray, then the maps
             self.regions_view = keras.Model(decoder.inputs[self.regions_source], regions,

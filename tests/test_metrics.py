@@ -69,6 +69,27 @@ def test_prior_z_starts_each_photo_at_the_center():
     assert np.allclose(hot, 2 * cool)
 
 
+@pytest.mark.parametrize("regions", [1, 4])
+def test_a_photos_draws_point_apart_in_each_region(regions):
+    """Each region's part of a draw lies at τ·√d from the center; the first 2d draws of a region
+    are an orthonormal basis and its opposite, pair after pair; the next 2d another such."""
+    from colorizer.inference import prior_z
+
+    d, samples, temperature = 4, 1 + 2 * 4 + 3, 1.5
+    z = prior_z(2, samples, d * regions, seed=0, temperature=temperature, regions=regions)
+    draws = z.reshape(2, samples, regions, d)[:, 1:] / (temperature * np.sqrt(d))
+    assert np.allclose(np.linalg.norm(draws, axis=-1), 1, atol=1e-6)
+    first = draws[:, :2 * d]
+    gram = np.einsum("psrd,ptrd->prst", first, first)
+    pairs = np.kron(np.eye(d), [[1, -1], [-1, 1]])
+    assert np.allclose(gram, pairs, atol=1e-6)
+    # another basis after 2d draws, and another for each photo and region
+    assert not np.allclose(np.abs(draws[:, 2 * d]), np.abs(draws[:, 0]), atol=1e-3)
+    assert not np.allclose(draws[0], draws[1], atol=1e-3)
+    if regions > 1:
+        assert not np.allclose(draws[:, :, 0], draws[:, :, 1], atol=1e-3)
+
+
 def test_large_photos_are_scored_on_a_smaller_copy(color_photos):
     from colorizer.metrics import shrink
 

@@ -23,7 +23,7 @@ MAX_MODEL_BYTES, MAX_PHOTO_BYTES = 20_000_000, 5_000_000
 def test_the_released_decoder_loads_safely_and_has_test_pys_contract():
     import keras
 
-    from colorizer.inference import colorize, prior_z
+    from colorizer.inference import colorize, prior_z, z_regions
 
     assert RELEASED.stat().st_size <= MAX_MODEL_BYTES
     assert (config.PRETRAINED_DIR / config.MODEL_CARD).is_file()
@@ -33,7 +33,9 @@ def test_the_released_decoder_loads_safely_and_has_test_pys_contract():
     with Image.open(BUNDLED / "chelsea.png") as img:
         photo = np.asarray(img.convert("RGB").resize(size))
     gray = rgb_to_gray(photo)
-    samples = colorize(decoder, gray[None], prior_z(1, 3, latent_dim, seed=0))
+    assert z_regions(decoder) == config.Z_REGIONS  # test.py's draws point apart region by region
+    samples = colorize(decoder, gray[None], prior_z(1, 3, latent_dim, seed=0,
+                                                    regions=z_regions(decoder)))
     assert samples.shape == (3, *size, 3) and samples.dtype == np.uint8
     assert np.abs(rgb_to_gray(samples).astype(int) - gray).mean() <= 1  # keeps the gray
     assert (samples.max(-1).astype(int) - samples.min(-1)).mean() > 4  # in color
@@ -88,7 +90,7 @@ def test_test_py_pixels_are_the_decoders_eager_output_merged_onto_the_gray(tmp_p
     from colorizer.backbone import backbone_for
     from colorizer.color import merge_resized
     from colorizer.images import open_rgb, square
-    from colorizer.inference import prior_z
+    from colorizer.inference import prior_z, z_regions
 
     samples = 3
     run_script("test.py", "--input", BUNDLED, "--output", tmp_path / "out", "--samples", samples,
@@ -98,11 +100,12 @@ def test_test_py_pixels_are_the_decoders_eager_output_merged_onto_the_gray(tmp_p
     size = config.IMAGE_SIZE  # test.py decodes a JPEG at a reduced scale where it can
     grays = np.stack([rgb_to_gray(np.asarray(square(open_rgb(BUNDLED / e["photo"], size), size)))
                       for e in manifest])
-    z = prior_z(len(grays), samples, decoder.inputs[0].shape[-1], seed=0)
+    z = prior_z(len(grays), samples, decoder.inputs[0].shape[-1], seed=0,
+                regions=z_regions(decoder))
     gray_in = grays[..., None].astype(np.float32)
     backbone = backbone_for(decoder)  # once per photo, as test.py runs it
-    # Traced, as test.py runs it: TensorFlow fuses its convolutions with their batch norms in a
-    # graph, which moves its maps by up to 4e-5 and a pixel by a level here and there.
+    # Traced, as test.py runs it: TensorFlow fuses its convolutions with their bias and ReLU6 in
+    # a graph, which moves its maps by a few 1e-5 and a pixel by a level here and there.
     maps = tf.function(lambda x: backbone(x, training=False))(gray_in) if backbone else []
     condition = [gray_in, *maps]
     chroma = np.asarray(decoder([z, *(np.repeat(x, samples, axis=0) for x in condition)],
