@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorizer.backbone import BACKBONES, WeightsError, read_state_dict, weights_path
+from colorizer.backbone import (BACKBONES, BN_EPSILON, WeightsError, read_state_dict,
+                                weights_path)
 from colorizer.config import BACKBONES as BACKBONE_NAMES
 from colorizer.config import SHARED_CALTECH_DIR
 
@@ -112,12 +113,12 @@ def test_the_batch_norms_folded_into_the_convolutions_are_the_norms():
         bn = name.removesuffix(".running_var")
         conv = {"_bn0": "_conv_stem"}.get(bn) or bn.replace("._bn0", "._expand_conv").replace(
             "._bn1", "._depthwise_conv").replace("._bn2", "._project_conv")
-        scale = state[f"{bn}.weight"] / np.sqrt(state[name] + 1e-3)
+        scale = state[f"{bn}.weight"] / np.sqrt(state[name] + BN_EPSILON)
         moved[f"{conv}.weight"] = state[f"{conv}.weight"] * scale[:, None, None, None]
         moved[f"{bn}.bias"] = state[f"{bn}.bias"] - state[f"{bn}.running_mean"] * scale
         moved[f"{bn}.weight"] = np.ones_like(scale)
         moved[f"{bn}.running_mean"] = np.zeros_like(scale)
-        moved[f"{bn}.running_var"] = np.full_like(scale, 1 - 1e-3)
+        moved[f"{bn}.running_var"] = np.full_like(scale, 1 - BN_EPSILON)
     gray = np.random.default_rng(0).uniform(0, 255, (2, 112, 112, 1)).astype(np.float32)
     lite0 = BACKBONES["efficientnet-lite0"]()
     for packaged, by_hand in zip(lite0.build(112)(gray), lite0.build(112, moved)(gray)):
