@@ -66,9 +66,6 @@ def build_parser():
                    help="uniform share of the hue prior whose inverse weighs each pixel's loss "
                         f"(Zhang et al.'s λ); default {MODEL_DEFAULTS.rebalance_mix:g}; 1: every "
                         "hue alike")
-    p.add_argument("--map-dropout", type=fraction,
-                   help="share of the backbone's channels dropped while training; default "
-                        f"{MODEL_DEFAULTS.map_dropout:g}")
     p.add_argument("--encoder-input", choices=config.ENCODER_INPUTS,
                    help="what the encoder sees: gray and true color (a CVAE), gray and the color "
                         "less its mean over the photo (detail: z cannot carry an overall cast), or "

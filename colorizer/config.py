@@ -91,9 +91,6 @@ class ModelConfig:
     # can change the sky apart from the grass instead of casting over both (1: z everywhere
     # alike). None: 4 with a backbone, 1 without (docs/quality.md, "z through regions").
     z_regions: int | None = None
-    # Share of the backbone's channels dropped, whole maps at a time, while training: the
-    # decoder then cannot recognize a training photo by a few channels and recall its colors.
-    map_dropout: float = 0.0
 
     def __post_init__(self):
         for name, allowed in (("encoder_input", ENCODER_INPUTS), ("chroma_loss", CHROMA_LOSSES),

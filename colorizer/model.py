@@ -222,12 +222,8 @@ def build_decoder(config, class_prior=None):
         x = _conv(x, width * 2**level, strides=2, name=f"down{level + 1}")
         x = _conv(x, width * 2**level, name=f"down{level + 1}_conv")
         if level + 1 in maps:
-            seen = maps[level + 1]
-            if config.map_dropout:
-                seen = layers.SpatialDropout2D(config.map_dropout,
-                                               name=f"down{level + 1}_seen_dropout")(seen)
             seen = layers.Conv2D(width * 2**level, 1, use_bias=False,
-                                 name=f"down{level + 1}_seen")(seen)
+                                 name=f"down{level + 1}_seen")(maps[level + 1])
             seen = FusedBatchNormalization(name=f"down{level + 1}_seen_norm")(seen)
             seen = layers.ReLU(name=f"down{level + 1}_seen_relu")(seen)
             x = layers.Concatenate(name=f"down{level + 1}_with_seen")([x, seen])
