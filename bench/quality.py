@@ -8,12 +8,15 @@ scored on held-out Mini-ImageNet photos and on held-out Caltech-101 photos.
     python bench/quality.py --test-only            # score the models trained before again
     python bench/quality.py --test-only --also "previous=DIR"   # score another decoder beside
     python bench/quality.py --test-only --temperature 1.5     # the drawn samples at another τ
+    python bench/quality.py --test-only --seen     # also photos it trained on: what it learned
     make release       # the released model: --variant default, the Makefile's minutes and --work
 
 Holds out photos by a fixed rule (crc32 of the photo's path inside its dataset: modulo 5 is 0 for
 Mini-ImageNet, modulo 20 is 0 for Caltech-101), runs the real pipeline on all the rest (cleanup,
 augment, train with --max-minutes), colorizes each held-out set with --samples 8 and prints one
-table per set. The photos come from ../shared/data, or from --mini-imagenet and --caltech
+table per set. With --seen, also as many of each set's training photos, by a like rule (the
+remainder 1; train.py's validation split keeps a tenth of them), to tell what the model learned
+from what it recalls. The photos come from ../shared/data, or from --mini-imagenet and --caltech
 (Caltech-101 is left out where missing).
 """
 
@@ -49,12 +52,13 @@ def run(script, *args):
     return result.stdout
 
 
-def held_out(path, root, every):
-    return zlib.crc32(path.relative_to(root).as_posix().encode()) % every == 0
+def held_out(path, root, every, remainder=0):
+    return zlib.crc32(path.relative_to(root).as_posix().encode()) % every == remainder
 
 
 def prepare(work, roots):
-    """Links the training photos into one archive and each set's held-out ones into its folder."""
+    """Links the training photos into one archive and each set's held-out ones into its folder;
+    links a sample of the training photos as large into seen_<set>."""
     counts = {}
     for name, root in roots.items():
         every = HOLD_OUT_EVERY[name]
@@ -66,8 +70,11 @@ def prepare(work, roots):
                       if held_out(path, root, every)
                       else work / "archive" / name / path.parent.name / path.name)
             target.parent.mkdir(parents=True, exist_ok=True)
-            if not target.exists():
-                target.symlink_to(path)
+            seen = work / f"seen_{name}" / f"{path.parent.name}_{path.name}"
+            for link in (target, seen) if held_out(path, root, every, 1) else (target,):
+                link.parent.mkdir(parents=True, exist_ok=True)
+                if not link.exists():
+                    link.symlink_to(path)
         n_test = sum(held_out(p, root, every) for p in photos)
         counts[name] = (len(photos) - n_test, n_test)
     return counts
@@ -83,11 +90,11 @@ def read_scores(out):
     return means, hue, len(rows)
 
 
-def print_table(set_name, scores, temperature):
+def print_table(set_name, scores, temperature, photos="held-out"):
     (first_means, first_hue, n), = list(scores.values())[:1]
     w = max(40, *map(len, scores))  # the model column, as wide as its longest label
-    print(f"\n{set_name}: {n} held-out color photos, {SAMPLES} samples each (τ = {temperature:g}), "
-          "112 px")
+    print(f"\n{set_name}: {n} {photos} color photos, {SAMPLES} samples each "
+          f"(τ = {temperature:g}), 112 px")
     print(f"{'':{w}s} {'---- first sample (z = 0) ----':>36s}  {'-------------- all 8 samples --------------':>50s}")
     print(f"{'model':{w}s} {'PSNR':>6s} {'SSIM':>6s} {'color':>5s} {'hue':>5s} {'green':>5s} "
           f"{'blue':>5s}  {'PSNR':>6s} {'best':>6s} {'color':>5s} {'divers':>6s} {'tint':>5s} "
@@ -130,6 +137,9 @@ def main():
                    help="test.py's spread of the drawn samples")
     p.add_argument("--also", action="append", default=[], metavar="LABEL=DIR",
                    help="also score the decoder in DIR (trained elsewhere) under LABEL")
+    p.add_argument("--seen", action="store_true",
+                   help="also score photos the models trained on (the original project's and "
+                        "the default's; --also's may have trained on others)")
     p.add_argument("--mini-imagenet", type=Path, default=SHARED_SAMPLE_DIR, metavar="DIR",
                    help="Mini-ImageNet's images/ folder (<wnid>/*.JPEG)")
     p.add_argument("--caltech", type=Path, default=SHARED_CALTECH_DIR, metavar="DIR",
@@ -160,15 +170,18 @@ def main():
             print(f"{label}: " + re.findall(r"^train\.py: trained.*$", log, re.M)[-1])
 
     at = "" if args.temperature == TEMPERATURE else f"_t{args.temperature:g}"
+    kinds = [("test", "held-out", "")] + ([("seen", "trained-on", "_seen")] if args.seen else [])
     for set_name in counts:
-        scores = {}
-        for label, model_dir in models.items():
-            out = work / "outputs" / set_name / (re.sub(r"[^A-Za-z0-9.-]+", "_", label) + at)
-            run("test.py", "--input", work / f"test_{set_name}", "--output", out,
-                "--models", model_dir, "--samples", SAMPLES, "--seed", 0,
-                "--temperature", args.temperature)
-            scores[label] = read_scores(out)
-        print_table(set_name, scores, args.temperature)
+        for kind, photos, suffix in kinds:
+            scores = {}
+            for label, model_dir in models.items():
+                out = (work / "outputs" / set_name
+                       / (re.sub(r"[^A-Za-z0-9.-]+", "_", label) + at + suffix))
+                run("test.py", "--input", work / f"{kind}_{set_name}", "--output", out,
+                    "--models", model_dir, "--samples", SAMPLES, "--seed", 0,
+                    "--temperature", args.temperature)
+                scores[label] = read_scores(out)
+            print_table(set_name, scores, args.temperature, photos)
     print("\ncolor: colorfulness over the originals'; hue, green, blue: balanced hue hits and the "
           "green and cyan/blue sectors' rates; best: of the 8, the best sample of each photo; "
           "tint: tint share; PSNR under all 8: mean of the samples")
