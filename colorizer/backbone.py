@@ -161,8 +161,6 @@ class EfficientNetLite0:
     # that end stages 3, 5 and 7 give them
     features = {2: ("lite0_stride8", 40), 3: ("lite0_stride16", 112), 4: ("lite0_stride32", 320)}
     feature_blocks = (4, 10, 15)
-    head = False  # whether the deepest map is the head's, below
-    model_name = "efficientnet_lite0"
 
     def build(self, size, state=None):
         """gray (size, size, 1), 0–255 -> the maps of self.features, in their order. state:
@@ -194,23 +192,9 @@ class EfficientNetLite0:
                 if block in self.feature_blocks:
                     outputs.append(layers.Identity(name=next(names))(x))
                 block += 1
-        if self.head:
-            x = _conv_bn(x, state, "_conv_head", "_bn1", "lite0_head_conv")
-            outputs.append(layers.Identity(name=next(names))(x))
-        model = keras.Model(gray, outputs, name=self.model_name)
+        model = keras.Model(gray, outputs, name="efficientnet_lite0")
         model.trainable = False
         return model
-
-
-@registered(BACKBONES, "efficientnet-lite0-head")
-class EfficientNetLite0Head(EfficientNetLite0):
-    """The same trunk with its head: the 1×1 convolution to 1,280 channels whose mean over the
-    photo ImageNet's classifier reads, in place of the stride-32 map it is computed from: what
-    the network knows of what things are, where a linear layer can read it."""
-    features = {2: ("lite0_stride8", 40), 3: ("lite0_stride16", 112), 4: ("lite0_head", 1280)}
-    feature_blocks = (4, 10)
-    head = True
-    model_name = "efficientnet_lite0_head"
 
 
 def backbone_name(decoder):

@@ -59,8 +59,7 @@ ENCODER_INPUTS = ("color", "detail", "gray")
 # nats cost about 17 times the squared error's for the same color information (docs/quality.md).
 KL_WEIGHTS = {"squared": 0.3, "classes": 4.0}
 CHROMA_LOSSES = tuple(KL_WEIGHTS)
-# colorizer.backbone's; none: the gray alone
-BACKBONES = ("efficientnet-lite0", "efficientnet-lite0-head", "none")
+BACKBONES = ("efficientnet-lite0", "none")  # colorizer.backbone's; none: the gray alone
 REGIONS_DOWNSAMPLINGS = 3  # z's regions are read from the backbone's map at 1/8 of the size
 Z_REGIONS = 4  # z_regions with a backbone
 Z_REGIONS_LAYER = "z_regions"  # the decoder's soft regions, whose count splits z for test.py
