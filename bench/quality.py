@@ -14,7 +14,7 @@ scored on held-out Mini-ImageNet photos and on held-out Caltech-101 photos.
 Holds out photos by a fixed rule (crc32 of the photo's path inside its dataset: modulo 5 is 0 for
 Mini-ImageNet, modulo 20 is 0 for Caltech-101), runs the real pipeline on all the rest (cleanup,
 augment, train with --max-minutes), colorizes each held-out set with --samples 8 and prints one
-table per set. With --seen, also as many of each set's training photos, by a like rule (the
+table per set. With --seen, also about as many of each set's training photos, by a like rule (the
 remainder 1; train.py's validation split keeps a tenth of them), to tell what the model learned
 from what it recalls. The photos come from ../shared/data, or from --mini-imagenet and --caltech
 (Caltech-101 is left out where missing).
@@ -52,8 +52,9 @@ def run(script, *args):
     return result.stdout
 
 
-def held_out(path, root, every, remainder=0):
-    return zlib.crc32(path.relative_to(root).as_posix().encode()) % every == remainder
+def fold(path, root, every):
+    """The photo's fold: 0 is held out, 1 the training photos that --seen scores."""
+    return zlib.crc32(path.relative_to(root).as_posix().encode()) % every
 
 
 def prepare(work, roots):
@@ -66,16 +67,16 @@ def prepare(work, roots):
             continue
         photos = sorted(root.glob("*/*"))
         for path in photos:
-            target = (work / f"test_{name}" / f"{path.parent.name}_{path.name}"
-                      if held_out(path, root, every)
-                      else work / "archive" / name / path.parent.name / path.name)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            seen = work / f"seen_{name}" / f"{path.parent.name}_{path.name}"
-            for link in (target, seen) if held_out(path, root, every, 1) else (target,):
+            flat, remainder = f"{path.parent.name}_{path.name}", fold(path, root, every)
+            links = ([work / f"test_{name}" / flat] if remainder == 0
+                     else [work / "archive" / name / path.parent.name / path.name])
+            if remainder == 1:
+                links.append(work / f"seen_{name}" / flat)
+            for link in links:
                 link.parent.mkdir(parents=True, exist_ok=True)
                 if not link.exists():
                     link.symlink_to(path)
-        n_test = sum(held_out(p, root, every) for p in photos)
+        n_test = sum(fold(p, root, every) == 0 for p in photos)
         counts[name] = (len(photos) - n_test, n_test)
     return counts
 
