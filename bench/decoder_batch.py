@@ -29,20 +29,18 @@ SAMPLES = 8
 
 def one_size(models, batch_size, photos):
     """Colorizations/s and peak MB of decoding `photos` Mini-ImageNet grays, SAMPLES each."""
-    from colorizer import import_keras
     from colorizer.color import rgb_to_gray
     from colorizer.images import open_rgb, square
-    from colorizer.inference import predict_chroma, prior_z
+    from colorizer.inference import Colorizer
 
-    keras = import_keras()
-    decoder = keras.saving.load_model(Path(models) / DECODER_FILE)
-    size = decoder.inputs[1].shape[1]
+    colorizer = Colorizer.load(Path(models) / DECODER_FILE)
+    size = colorizer.size
     paths = sorted(SHARED_SAMPLE_DIR.glob("*/*.JPEG"))[:photos]
     grays = np.stack([rgb_to_gray(np.asarray(square(open_rgb(p, size), size))) for p in paths])
-    z = prior_z(len(grays), SAMPLES, decoder.inputs[0].shape[-1], seed=0)
-    predict_chroma(decoder, grays[:4], z[:4 * SAMPLES], batch_size)  # traces the graphs
+    z = colorizer.prior_z(len(grays), SAMPLES, seed=0)
+    colorizer.predict_chroma(grays[:4], z[:4 * SAMPLES], batch_size)  # traces the graphs
     start = time.perf_counter()
-    predict_chroma(decoder, grays, z, batch_size)
+    colorizer.predict_chroma(grays, z, batch_size)
     rate = len(z) / (time.perf_counter() - start)
     print(rate, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 

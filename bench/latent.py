@@ -34,26 +34,27 @@ def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     keras = import_keras()
 
-    import colorizer.model  # noqa: F401  (registers the CVAE class for loading)
-    from colorizer.backbone import backbone_for
-    from colorizer.inference import colorize
+    from colorizer.model import CVAE  # noqa: F401  (registers the class for loading)
+    from colorizer.backbone import backbone_model
+    from colorizer.inference import Colorizer
 
     vae = keras.saving.load_model(Path(args.models) / config.VAE_FILE)
-    size = vae.decoder.inputs[1].shape[1]
+    colorizer, size = Colorizer(vae.decoder), vae.config.size
     imgs_rgb = [np.asarray(square(open_rgb(path, size), size))
                 for path in sorted(Path(args.photos).iterdir()) if path.is_file()]
     imgs_rgb = np.stack([img for img in imgs_rgb if not is_grayscale(img)])
     grays = rgb_to_gray(imgs_rgb)
     gray_in = grays[..., None].astype(np.float32)
-    backbone = backbone_for(vae.decoder)
-    condition = [gray_in, *(backbone.predict(gray_in, verbose=0) if backbone else [])]
-    encoder_in = vae.encoder_inputs([keras.ops.convert_to_tensor(x) for x in condition],
-                                    keras.ops.convert_to_tensor(rgb_to_chroma(imgs_rgb)))
+    backbone = backbone_model(vae.config.backbone, size)
+    condition = {"gray": gray_in, **(backbone.predict(gray_in, verbose=0) if backbone else {})}
+    encoder_in = vae.encoder_inputs(
+        {name: keras.ops.convert_to_tensor(x) for name, x in condition.items()},
+        keras.ops.convert_to_tensor(rgb_to_chroma(imgs_rgb)))
     z_mean, z_log_var = vae.encoder.predict([keras.ops.convert_to_numpy(x) for x in encoder_in],
                                             verbose=0)
 
     def psnrs(z):
-        colored = colorize(vae.decoder, grays, z.astype(np.float32))
+        colored = colorizer.colorize(grays, z.astype(np.float32))
         return np.array([psnr(c, img) for c, img in zip(colored, imgs_rgb)])
 
     rng = np.random.default_rng(SEED)

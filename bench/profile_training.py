@@ -104,17 +104,14 @@ class ProfileAfter(keras.callbacks.Callback):
 def main():
     if not SHARED.is_dir():
         sys.exit(f"profile_training.py: needs the shared sample at {SHARED}")
+    from colorizer import training
     from colorizer.backbone import backbone_model
     from colorizer.data import backbone_maps, make_dataset
-    from colorizer.images import training_colors
-    from colorizer.model import build_cvae
 
     work = REPO / "bench" / "runs" / "profile"
     paths = prepare_images(work)
     settings, model_config = RunConfig(), ModelConfig()
-    chroma = training_colors(paths, settings.color_stats_photos, settings.seed)
-    vae = build_cvae(model_config, seed=0, chroma=chroma)
-    vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
+    vae = training.new_model(model_config, settings, paths, tf.distribute.get_strategy(), work)
     # the backbone's maps are read before training, as train.py does: not part of a step
     maps = backbone_maps(backbone_model(model_config.backbone, 112), paths, 112)
     ds = make_dataset(paths, 112, settings.batch_size, shuffle=True, seed=0, maps=maps).repeat()

@@ -170,14 +170,14 @@ def main():
                       *shlex.split(args.train_args))
             print(f"{label}: " + re.findall(r"^train\.py: trained.*$", log, re.M)[-1])
 
-    at = "" if args.temperature == TEMPERATURE else f"_t{args.temperature:g}"
+    temperature_suffix = "" if args.temperature == TEMPERATURE else f"_t{args.temperature:g}"
     kinds = [("test", "held-out", "")] + ([("seen", "trained-on", "_seen")] if args.seen else [])
     for set_name in counts:
         for kind, photos, suffix in kinds:
             scores = {}
             for label, model_dir in models.items():
                 out = (work / "outputs" / set_name
-                       / (re.sub(r"[^A-Za-z0-9.-]+", "_", label) + at + suffix))
+                       / (re.sub(r"[^A-Za-z0-9.-]+", "_", label) + temperature_suffix + suffix))
                 run("test.py", "--input", work / f"{kind}_{set_name}", "--output", out,
                     "--models", model_dir, "--samples", SAMPLES, "--seed", 0,
                     "--temperature", args.temperature)

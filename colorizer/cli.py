@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 
-from .backbone import WeightsError
+from . import UserError
 
 # What to do about an OSError, by its errno; others get their own words and no advice.
 _ADVICE = {errno.ENOSPC: "the disk is full: free some space or choose another folder",
@@ -59,7 +59,7 @@ def fraction(text):
     return value
 
 
-def seed(text):
+def seed_value(text):
     value = int(text)
     if not 0 <= value < 2**32:
         raise argparse.ArgumentTypeError(f"must be between 0 and 2**32 - 1, got {text}")
@@ -123,8 +123,8 @@ def ignore_interrupts():
 
 
 def run(main, script):
-    """main(), with an error of the disk (full, read-only, no permission, a file gone) as one
-    line naming the file and the cause. Names print whatever their bytes (a latin-1 name from an
+    """main(), with a UserError, or an error of the disk (full, read-only, no permission, a file
+    gone), as one line naming the file and the cause. Names print whatever their bytes (a latin-1 name from an
     old archive is shown with backslash escapes instead of stopping the run)."""
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(errors="backslashreplace")
@@ -135,7 +135,7 @@ def run(main, script):
         print(f"{script}: interrupted by {err.name}" + (f": {err.outcome}" if err.outcome else ""),
               file=sys.stderr)
         sys.exit(128 + signal.Signals[err.name].value)
-    except WeightsError as err:
+    except UserError as err:
         sys.exit(f"{script}: {err}")
     except OSError as err:
         where = f"{err.filename}: " if err.filename else ""

@@ -16,7 +16,7 @@ LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114], np.float32)
 _LUMA_FIXED = np.array([19595, 38470, 7471], np.uint32)
 _SEXTANT = np.pi / 3  # hexcone hue is measured in sixths of a turn
 GRAY_MEAN_SATURATION = 2.0 / 255  # below this mean chroma a photo counts as grayscale
-CHROMA_BINS = 16  # bins per axis of the chroma plane [-1, 1]²: color classes and rebalancing
+CHROMA_BINS = 16  # bins per axis of the chroma plane [-1, 1]², for rebalancing
 HUE_BINS = 12  # 30° sectors of hue, for rebalancing by hue
 # Below this saturation a pixel's hue is mostly noise: the four chroma bins about gray lie under it.
 GRAY_BIN_SATURATION = 0.1
@@ -116,10 +116,12 @@ def is_grayscale(img_rgb):
     return spread.mean() < GRAY_MEAN_SATURATION * 255
 
 
-def chroma_bin(chroma):
-    """float chroma (..., 2) -> int index (...) of its cell in a CHROMA_BINS² grid over [-1, 1]²."""
-    cell = np.clip(((chroma + 1) * (CHROMA_BINS / 2)).astype(np.int64), 0, CHROMA_BINS - 1)
-    return cell[..., 0] * CHROMA_BINS + cell[..., 1]
+def chroma_bin(chroma, xp=np):
+    """float chroma (..., 2) -> int index (...) of its cell in a CHROMA_BINS² grid over [-1, 1]².
+    xp: numpy for arrays, keras.ops for the tensors of a training step."""
+    cell = xp.clip(xp.floor((chroma + 1) * (CHROMA_BINS / 2)), 0, CHROMA_BINS - 1)
+    index = cell[..., 0] * CHROMA_BINS + cell[..., 1]
+    return index.astype(np.int64) if xp is np else xp.cast(index, "int32")
 
 
 def chroma_bin_centers():
@@ -128,22 +130,13 @@ def chroma_bin_centers():
     return np.stack(np.meshgrid(centers, centers, indexing="ij"), -1).reshape(-1, 2).astype(np.float32)
 
 
-def chroma_prior(chroma, blur_bins=1.0):
-    """float64 (CHROMA_BINS²,): the share of the pixels of `chroma` in each chroma_bin, smoothed
-    over neighbouring bins (a Gaussian of blur_bins), summing to 1."""
-    import cv2
-
-    counts = np.bincount(chroma_bin(chroma).ravel(), minlength=CHROMA_BINS**2).astype(np.float64)
-    prob = cv2.GaussianBlur(counts.reshape(CHROMA_BINS, CHROMA_BINS), (0, 0), blur_bins).ravel()
-    return prob / prob.sum()
-
-
 def rebalancing_weights(chroma, mix):
     """Per-bin loss weights that make rare hues count, whatever their saturation: Zhang, Isola
     and Efros 2016's rebalancing (eq. 4) over HUE_BINS sectors of hue instead of chroma bins, which
     rewarded saturation of any hue (docs/quality.md). Each chroma bin's weight is the inverse of
     its hue sector's share of the colored training pixels mixed with a uniform share `mix`. The
-    bins about gray, whose hue is arbitrary, weigh what a colored pixel weighs on average. Scaled so the mean weight over the training pixels is 1; returns
+    bins about gray, whose hue is arbitrary, weigh what a colored pixel weighs on average.
+    Scaled so the mean weight over the training pixels is 1; returns
     float32 (CHROMA_BINS²,): index it with chroma_bin.
     """
     hue, sat = chroma_to_hue_saturation(chroma.reshape(-1, 2))

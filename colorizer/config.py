@@ -2,6 +2,7 @@
 with the model); a training run's settings (RunConfig); inference (test.py). No TensorFlow here."""
 
 import dataclasses
+import os
 from pathlib import Path
 
 # -- files and folders --------------------------------------------------------------------------
@@ -51,21 +52,20 @@ SHARED_CALTECH_DIR = SHARED_DATA_DIR / "caltech101-color" / "Caltech-101"
 # -- the model ----------------------------------------------------------------------------------
 DOWNSAMPLINGS = 4  # the decoder's U-Net halves the gray this many times...
 SIZE_MULTIPLE = 2**DOWNSAMPLINGS  # ...so a trainable image side is a multiple of this
-# The recognition network sees gray and color; gray and each pixel's color less the photo's mean
-# color ("detail"), so that z cannot say the photo's overall cast; or gray only.
-ENCODER_INPUTS = ("color", "detail", "gray")
-# What the decoder learns, with the KL weight that gives z a like share against each: the chroma
-# (squared error), or a probability per chroma class (cross-entropy, Zhang et al. 2016), whose
-# nats cost about 17 times the squared error's for the same color information (docs/quality.md).
-KL_WEIGHTS = {"squared": 0.3, "classes": 4.0}
-CHROMA_LOSSES = tuple(KL_WEIGHTS)
+# The recognition network sees gray and color (a CVAE), or the gray only (the original project).
+ENCODER_INPUTS = ("color", "gray")
+# Weight of the KL term against the squared chroma error summed over pixels (docs/quality.md,
+# "The KL weight and the size of z").
+KL_WEIGHT = 0.3
 BACKBONES = ("efficientnet-lite0", "none")  # colorizer.backbone's; none: the gray alone
 REGIONS_DOWNSAMPLINGS = 3  # z's regions are read from the backbone's map at 1/8 of the size
 Z_REGIONS = 4  # z_regions with a backbone
 Z_REGIONS_LAYER = "z_regions"  # the decoder's soft regions, whose count splits z for test.py
-# A class decoder paints the annealed mean of its probabilities, Zhang et al.'s T = 0.38:
-# between their mean (T = 1, dull where colors compete) and their mode (T → 0, patchy).
-ANNEALED_MEAN_T = 0.38
+
+
+# Settings retired from ModelConfig, and the value each kept: a checkpoint saved at that value
+# resumes. Their trials are in docs/quality.md, with the commits that revive them.
+RETIRED = {"chroma_loss": "squared"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,13 +75,12 @@ class ModelConfig:
     size: int = IMAGE_SIZE
     width: int = 16  # filters of the first stage; 16 learned more than 32 in 30 minutes
     # z is small and its KL weighed heavily, so it holds a few strong color choices that a
-    # handful of draws from the prior cover (docs/quality.md, "The KL weight and the size of z"):
-    # 4 numbers for each of z's regions, below.
+    # handful of draws from the prior cover: 4 numbers for each of z's regions, below
+    # (docs/quality.md, "The KL weight and the size of z" and "z through regions").
     latent_dim: int = 16
     encoder_input: str = "color"
     backbone: str = "efficientnet-lite0"  # an ImageNet-trained network the decoder reads
-    chroma_loss: str = "squared"
-    kl_weight: float | None = None  # None: KL_WEIGHTS[chroma_loss]
+    kl_weight: float = KL_WEIGHT
     zero_z: float = 0.5  # share of each batch decoded from z = 0 (Sohn et al.'s hybrid objective)
     # Zhang et al.'s λ: below 1, rare hues weigh more (1: off). With the backbone, hues
     # rebalanced half way made z = 0 paint foliage green ten times as often (docs/quality.md).
@@ -93,8 +92,7 @@ class ModelConfig:
     z_regions: int | None = None
 
     def __post_init__(self):
-        for name, allowed in (("encoder_input", ENCODER_INPUTS), ("chroma_loss", CHROMA_LOSSES),
-                              ("backbone", BACKBONES)):
+        for name, allowed in (("encoder_input", ENCODER_INPUTS), ("backbone", BACKBONES)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, not {getattr(self, name)!r}")
         if self.size % SIZE_MULTIPLE:
@@ -107,14 +105,17 @@ class ModelConfig:
         if self.z_regions > 1 and self.backbone == "none":
             raise ValueError("z's regions are read from a backbone: z_regions must be 1 with "
                              "backbone none")
-        if self.kl_weight is None:
-            object.__setattr__(self, "kl_weight", KL_WEIGHTS[self.chroma_loss])
 
     @classmethod
     def from_saved(cls, saved):
         """The settings a model or checkpoint carries; those saved before backbones or z's
-        regions existed were of models without them."""
-        return cls(**{"backbone": "none", "z_regions": 1, **saved})
+        regions existed were of models without them. A retired setting at the value that became
+        the only one is dropped; at another (a retired variant) it is a ValueError."""
+        saved = {"backbone": "none", "z_regions": 1, **saved}
+        for name, only in RETIRED.items():
+            if (value := saved.pop(name, only)) != only:
+                raise ValueError(f"it was trained with the retired {name} {value!r}")
+        return cls(**saved)
 
     @classmethod
     def fields(cls):
@@ -157,6 +158,11 @@ SAMPLES = 1
 MAX_SAMPLES = 100
 DECODER_BATCH = 32  # colorizations per decoder call (docs/speed.md compares sizes)
 MIN_SIDE = 8  # pixels; a thinner photo has no colors to speak of, and breaks SSIM's window
+# Photos read or finished at once; each costs memory at full size: the photo, its gray, the
+# chroma resized to it (float32), one sample and the PNG encoder's copy, per pixel (measured:
+# docs/speed.md).
+PHOTO_THREADS = min(4, os.cpu_count() or 1)
+FULL_RES_BYTES_PER_PIXEL = 24
 SCORE_MAX_SIDE = 1024  # --full-res photos are scored at most this many pixels on the long side...
 # ...and on copies of at most this many pixels in all their samples together, so that the
 # memory scoring takes (about 60 bytes a pixel) does not grow with --samples.

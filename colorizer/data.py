@@ -1,6 +1,6 @@
-"""Training input: PNG files -> tf.data batches of ((gray float 0–255, *the backbone's maps),
-chroma), streamed and cached as uint8; the backbone's maps computed once per image, and kept
-on disk for the next run on the same images."""
+"""Training input: PNG files -> tf.data batches of ({"gray": float 0–255, map name: the
+backbone's map}, chroma), streamed and cached as uint8; the backbone's maps computed once per
+image, and kept on disk for the next run on the same images."""
 
 import hashlib
 import json
@@ -33,42 +33,47 @@ def _read_images(paths, size):
 
 
 def backbone_maps(backbone, paths, size, cache=None):
-    """The frozen backbone's maps of every image, float16 arrays (N, ...) in the backbone's
-    output order: the gray is not augmented at random while training, so each image's maps are
-    the same every epoch and are computed once. About 138 KB an image at 112 px; () for no
-    backbone.
+    """The frozen backbone's maps of every image, {map name: float16 array (N, ...)}: the gray
+    is not augmented at random while training, so each image's maps are the same every epoch
+    and are computed once. About 138 KB an image at 112 px; {} for no backbone.
 
     cache: cache_folder's answer for these images, where they are kept on disk, memory-mapped:
     read from there if an earlier run left them, else written there for the next run on the same
     images (--resume, other settings), instead of running the backbone again for minutes. None,
     or too little free disk: in memory, for this run."""
     if backbone is None or not paths:
-        return ()
-    shapes = [(len(paths), *output.shape[1:]) for output in backbone.outputs]
-    if cache is not None and not cache.is_dir() and _room_for(shapes, cache.parent):
+        return {}
+    shapes = {name: (len(paths), *shape) for name, shape in _map_shapes(backbone).items()}
+    if cache is not None and not cache.is_dir() and _room_for(shapes.values(), cache.parent):
         _write_cache(cache, shapes, lambda maps: _fill_maps(backbone, paths, size, maps))
     if cache is not None and cache.is_dir():
-        return tuple(np.load(cache / f"{i}.npy", mmap_mode="r") for i in range(len(shapes)))
-    return _fill_maps(backbone, paths, size, [np.empty(s, np.float16) for s in shapes])
+        return {name: np.load(cache / f"{name}.npy", mmap_mode="r") for name in shapes}
+    return _fill_maps(backbone, paths, size,
+                      {name: np.empty(shape, np.float16) for name, shape in shapes.items()})
+
+
+def _map_shapes(backbone):
+    """{map name: shape of one image's map} of a backbone model."""
+    return {name: tuple(output.shape[1:]) for name, output in backbone.output.items()}
 
 
 def cache_folder(cache_dir, backbone, paths, size):
     """Where in cache_dir backbone_maps keeps these images' maps: its name changes with the
     backbone, the size, and any image's name, order, size in bytes or time of change."""
     listing = [(p.name, (stat := p.stat()).st_size, stat.st_mtime_ns) for p in map(Path, paths)]
-    text = json.dumps([backbone.name, size, listing])
+    text = json.dumps([backbone.name, sorted(_map_shapes(backbone)), size, listing])
     return Path(cache_dir) / f"maps-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
 def _fill_maps(backbone, paths, size, maps):
-    """Each image's maps into its row of maps (arrays (N, ...), one per output), batch by batch."""
+    """Each image's maps into its row of maps ({map name: array (N, ...)}), batch by batch."""
     read_maps = tf.function(lambda gray: backbone(gray, training=False),
                             input_signature=[tf.TensorSpec((None, size, size, 1), tf.float32)])
     batches = _read_images(paths, size).batch(MAPS_BATCH).prefetch(2).as_numpy_iterator()
     for indices, rgb in batches:
-        for all_maps, m in zip(maps, read_maps(rgb_to_gray(rgb)[..., None].astype(np.float32))):
-            all_maps[indices] = m.numpy()
-    return tuple(maps)
+        for name, batch_maps in read_maps(rgb_to_gray(rgb)[..., None].astype(np.float32)).items():
+            maps[name][indices] = batch_maps.numpy()
+    return maps
 
 
 def _room_for(shapes, cache_dir):
@@ -81,15 +86,15 @@ def _room_for(shapes, cache_dir):
 
 
 def _write_cache(folder, shapes, fill):
-    """fill(memory-mapped arrays of shapes) in a temporary folder that then takes folder's name,
-    whole or not at all; the other sets this program wrote beside it are removed."""
+    """fill({map name: memory-mapped array of its shape}) in a temporary folder that then takes
+    folder's name, whole or not at all; the other sets this program wrote beside it are removed."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
     try:
         tmp.mkdir()
-        maps = [np.lib.format.open_memmap(tmp / f"{i}.npy", "w+", np.float16, shape)
-                for i, shape in enumerate(shapes)]
-        for m in fill(maps):
+        maps = {name: np.lib.format.open_memmap(tmp / f"{name}.npy", "w+", np.float16, shape)
+                for name, shape in shapes.items()}
+        for m in fill(maps).values():
             m.flush()
         del maps
         tmp.rename(folder)
@@ -101,9 +106,10 @@ def _write_cache(folder, shapes, fill):
             shutil.rmtree(old, ignore_errors=True)
 
 
-def make_dataset(paths, size, batch_size, shuffle, seed=None, drop_remainder=False, maps=()):
-    """Batches of ((gray (B, S, S, 1) float32 0–255, *maps' rows float32), chroma (B, S, S, 2)
-    float32). maps: backbone_maps of the same paths.
+def make_dataset(paths, size, batch_size, shuffle, seed=None, drop_remainder=False, maps=None):
+    """Batches of ({"gray": (B, S, S, 1) float32 0–255, map name: its rows float32}, chroma
+    (B, S, S, 2) float32): the decoder's condition and the color. maps: backbone_maps of the
+    same paths.
 
     Decoded photos are cached as uint8 (about 37 KB each at 112 px); the color split runs per
     batch through colorizer.color, the one definition of the representation.
@@ -112,12 +118,14 @@ def make_dataset(paths, size, batch_size, shuffle, seed=None, drop_remainder=Fal
         gray, chroma = tf.numpy_function(_split_batch, [batch_rgb], [tf.uint8, tf.float32],
                                          stateful=False)
         gray = tf.ensure_shape(tf.cast(gray, tf.float32)[..., None], (None, size, size, 1))
-        rows = tf.numpy_function(lambda i: [m[i] for m in maps], [index],
+        rows = tf.numpy_function(lambda i: [m[i] for m in maps.values()], [index],
                                  [tf.float16] * len(maps), stateful=False) if maps else []
-        rows = [tf.ensure_shape(tf.cast(r, tf.float32), (None, *m.shape[1:]))
-                for r, m in zip(rows, maps)]
-        return (gray, *rows), tf.ensure_shape(chroma, (None, size, size, 2))
+        condition = {"gray": gray, **{name: tf.ensure_shape(tf.cast(r, tf.float32),
+                                                            (None, *m.shape[1:]))
+                                      for r, (name, m) in zip(rows, maps.items())}}
+        return condition, tf.ensure_shape(chroma, (None, size, size, 2))
 
+    maps = maps or {}
     ds = _read_images(paths, size).cache()
     if shuffle:
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)

@@ -27,13 +27,12 @@ def grid(rows_of_images):
     return sheet
 
 
-def preview_rows(decoder, imgs_orig, z):
-    """Per photo: the gray input, one colorization per row of z, the original."""
-    from .inference import colorize
-
+def preview_rows(colorizer, imgs_orig, z):
+    """Per photo: the gray input, one colorization per row of z (colorizer.inference.Colorizer),
+    the original."""
     grays = rgb_to_gray(imgs_orig)
     n = len(z)
-    samples = colorize(decoder, grays, np.tile(z, (len(grays), 1)))
+    samples = colorizer.colorize(grays, np.tile(z, (len(grays), 1)))
     return [[gray_to_rgb(g), *samples[i * n:(i + 1) * n], img]
             for i, (g, img) in enumerate(zip(grays, imgs_orig))]
 

@@ -1,5 +1,5 @@
 """Image files: find them, open them upright in RGB, square-crop them, name and crop them for
-training.
+training, read the photos test.py colors.
 
 No TensorFlow here: cleanup_data.py and augment_data.py use this module alone.
 """
@@ -8,12 +8,14 @@ import hashlib
 import os
 import random
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .config import IMAGE_SIZE
+from .color import rgb_to_gray
+from .config import FULL_RES_BYTES_PER_PIXEL, IMAGE_SIZE, MIN_SIDE, PHOTO_THREADS
 from .files import PNG_END
 
 # Everything Pillow raises for a file it cannot decode, its decompression-bomb guard included.
@@ -185,6 +187,18 @@ def list_images(folder):
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() == ".png" and p.is_file())
 
 
+def whole_pngs(folder, on_damaged):
+    """list_images of folder (none where it is no folder) less those png_damage finds damaged,
+    read on every core (Pillow decodes outside the GIL); on_damaged(path, reason) for those."""
+    paths = list_images(folder) if Path(folder).is_dir() else []
+    with ThreadPoolExecutor(os.cpu_count()) as pool:
+        damage = list(pool.map(png_damage, paths))
+    for path, reason in zip(paths, damage):
+        if reason:
+            on_damaged(path, reason)
+    return [path for path, reason in zip(paths, damage) if not reason]
+
+
 def split_by_original(paths, val_fraction, seed):
     """Split paths into (train, val) so all crops of one original photo land on the same side."""
     groups = sorted({original_stem(p) for p in paths})
@@ -215,3 +229,66 @@ def training_colors(paths, count, seed):
 
     chosen = np.random.default_rng(seed).choice(len(paths), min(len(paths), count), replace=False)
     return np.stack([rgb_to_chroma(load_array(paths[i])) for i in chosen])
+
+
+# -- the photos test.py colors ------------------------------------------------------------------
+class Skipped(Exception):
+    """A photo test.py leaves out; its message is the reason."""
+
+
+def read_photo(path, size, full_res):
+    """(the photo as test.py colors it: uint8 RGB center-cropped and resized to size×size, or
+    None with full_res, where it is read again when written; its uint8 gray at size×size), or
+    Skipped with the reason."""
+    try:
+        if full_res and (reason := too_big(path)):
+            raise Skipped(reason)
+        img_rgb = np.asarray(open_rgb(path) if full_res else square(open_rgb(path, size), size))
+    except UNREADABLE as err:
+        raise Skipped(unreadable_reason(path, err)) from None
+    if min(img_rgb.shape[:2]) < MIN_SIDE:
+        raise Skipped(f"{img_rgb.shape[1]}x{img_rgb.shape[0]} pixels, too small to color (at "
+                      f"least {MIN_SIDE} a side)")
+    gray = rgb_to_gray(img_rgb)
+    if full_res:
+        gray_small = Image.fromarray(gray).resize((size, size), Image.Resampling.BICUBIC)
+        return None, np.asarray(gray_small)
+    return img_rgb, gray
+
+
+def too_big(path, free=None):
+    """Why coloring path at its own size would not fit in `free` bytes (default: the memory
+    free now) with PHOTO_THREADS photos at a time, or None. Reads only the header."""
+    with Image.open(path) as img:
+        width, height = img.size
+    need = width * height * FULL_RES_BYTES_PER_PIXEL * PHOTO_THREADS
+    if free is None:
+        with open("/proc/meminfo") as f:
+            free = next(int(n.split()[1]) * 1024 for n in f if n.startswith("MemAvailable:"))
+    if need <= free:
+        return None
+    return (f"{width}x{height} pixels: coloring it at full size needs about {need / 2**30:.1f} "
+            f"GB, more than the {free / 2**30:.1f} GB free; color it without --full-res")
+
+
+def read_photos(paths, size, full_res, on_skip):
+    """(paths, photos or Nones, uint8 grays (P, size, size)) of those of paths read_photo reads,
+    on every core (Pillow decodes outside the GIL); on_skip(path, reason) for the others."""
+    def read(path):
+        try:
+            return read_photo(path, size, full_res)
+        except Skipped as skipped:
+            return str(skipped)
+
+    with ThreadPoolExecutor(PHOTO_THREADS) as pool:
+        loaded = list(pool.map(read, paths))
+    kept = []
+    for path, result in zip(paths, loaded):
+        if isinstance(result, str):
+            on_skip(path, result)
+        else:
+            kept.append((path, *result))
+    if not kept:
+        return [], [], np.empty((0, size, size), np.uint8)
+    paths, imgs, grays = zip(*kept)
+    return list(paths), list(imgs), np.stack(grays)

@@ -1,12 +1,15 @@
-"""Coloring with a trained decoder: the z of each colorization, and the decoder run in batches.
+"""Coloring with a trained decoder: the Colorizer, which owns a decoder and reads its layout, and
+the z of each colorization.
 
 TensorFlow is imported where the decoder runs, not with this module: a script imports it through
 colorizer.import_keras, which holds back its start-up log."""
 
 import numpy as np
 
+from . import UserError, import_keras
+from .backbone import BACKBONES, backbone_model, map_shapes
 from .color import merge
-from .config import DECODER_BATCH, TEMPERATURE, Z_REGIONS_LAYER
+from .config import DECODER_BATCH, SIZE_MULTIPLE, TEMPERATURE, Z_REGIONS_LAYER
 
 
 def prior_z(n_photos, samples, latent_dim, seed=None, temperature=TEMPERATURE, regions=1):
@@ -33,56 +36,120 @@ def prior_z(n_photos, samples, latent_dim, seed=None, temperature=TEMPERATURE, r
     return z.reshape(n_photos * samples, latent_dim).astype(np.float32)
 
 
-def z_regions(decoder):
-    """How many regions a decoder's z is split among (colorizer.model): 1 where z is alike
-    everywhere."""
-    if Z_REGIONS_LAYER not in {layer.name for layer in decoder.layers}:
-        return 1
-    return decoder.get_layer(Z_REGIONS_LAYER).output.shape[-1]
+class NotADecoder(UserError):
+    """A model file that is not a colorizer decoder: one line for the user."""
 
 
-def chroma_batches(decoder, grays, z, batch_size=DECODER_BATCH):
-    """The decoder's chroma for len(z) // len(grays) colorizations of each gray, photo after
-    photo: uint8 grays (P, S, S) and z (P·N, latent) -> yields (index of the batch's first photo,
-    float32 chroma (photos in the batch · N, S, S, 2)), the colorizations of whole photos, as many
-    photos as fill batch_size (at least one), decoded batch_size at a time."""
-    import tensorflow as tf
+class Colorizer:
+    """A trained decoder (colorizer.model), checked against its contract, and the backbone it
+    reads: the one place that reads a decoder's inputs. Its inputs are named z (latent,), gray
+    (S, S, 1) and then a registered backbone's maps at their shapes (colorizer.backbone), its
+    output chroma (S, S, 2), S a multiple of SIZE_MULTIPLE; z is split among the regions of its
+    Z_REGIONS_LAYER, if it has one.
 
-    from .backbone import backbone_for
+        colorizer = Colorizer.load("pretrained/main_vae_decoder.keras")
+        img_rgb = colorizer.colorize(grays, colorizer.prior_z(len(grays), samples=3, seed=0))
+    """
 
-    samples = len(z) // len(grays)
-    photos_per_batch = max(1, batch_size // samples)
-    backbone = backbone_for(decoder)
-    z_spec, *condition_specs = (tf.TensorSpec(x.shape, tf.float32) for x in decoder.inputs)
+    def __init__(self, decoder):
+        """NotADecoder (its reason) for a model that breaks the contract."""
+        self.decoder = decoder
+        self.backbone_name, self.latent_dim, self.size = self._read_layout(decoder)
+        self.z_regions = (decoder.get_layer(Z_REGIONS_LAYER).output.shape[-1]
+                          if Z_REGIONS_LAYER in {layer.name for layer in decoder.layers} else 1)
 
-    # The backbone reads each photo once; each colorization gathers its photo's maps.
-    @tf.function(input_signature=condition_specs[:1])
-    def see(gray_batch):
-        return [gray_batch, *(backbone(gray_batch, training=False) if backbone else [])]
+    @classmethod
+    def load(cls, path):
+        """The decoder in path, loaded in safe mode; NotADecoder in one line where it cannot be
+        loaded or is not a decoder."""
+        keras = import_keras()
+        try:
+            decoder = keras.saving.load_model(path)  # safe mode stays on
+        except Exception as err:  # a damaged file fails deep inside Keras in many ways
+            raise NotADecoder(f"{path} is not a loadable Keras model ({type(err).__name__}); "
+                              "run train.py again") from None
+        try:
+            return cls(decoder)
+        except NotADecoder as err:
+            raise NotADecoder(f"{path} is not a colorizer decoder: {err}; give --models the "
+                              "folder train.py wrote") from None
 
-    # One traced graph, not predict: predict would spread the work over a tf.distribute cluster,
-    # which a callback running on the chief alone must not do. The graph runs the decoder faster
-    # than layer-by-layer eager calls (docs/speed.md), with the same numbers.
-    @tf.function(input_signature=[z_spec, condition_specs, tf.TensorSpec((None,), tf.int32)])
-    def decode(z_batch, condition, photo_of_row):
-        return decoder([z_batch, *(tf.gather(x, photo_of_row) for x in condition)],
-                       training=False)
+    @staticmethod
+    def _read_layout(decoder):
+        """(backbone name, latent size, side S) of a decoder, or NotADecoder saying what is off."""
+        names = [tensor.name for tensor in decoder.inputs]
+        shapes = [tuple(tensor.shape[1:]) for tensor in decoder.inputs]
+        if names[:2] != ["z", "gray"] or len(decoder.outputs) != 1:
+            raise NotADecoder(f"it takes inputs named ({', '.join(names)}) and gives "
+                              f"{len(decoder.outputs)} output(s), where a decoder takes z, then "
+                              "the gray, then a backbone's maps, and gives the chroma")
+        (latent_dim, *more), gray = shapes[0], shapes[1]
+        side = gray[0]
+        if more or not latent_dim or gray != (side, side, 1) or not side or side % SIZE_MULTIPLE:
+            raise NotADecoder(f"its inputs z and gray are {shapes[0]} and {gray}, where a decoder "
+                              f"takes z (n,) and a square gray (S, S, 1), S a multiple of "
+                              f"{SIZE_MULTIPLE}")
+        maps = list(zip(names[2:], shapes[2:]))
+        backbone = next((key for key in BACKBONES
+                         if list(map_shapes(key, side).values()) == maps), None)
+        if backbone is None:
+            raise NotADecoder(f"its inputs after z and the gray "
+                              f"({', '.join(f'{n} {s}' for n, s in maps)}) are no backbone's "
+                              f"maps at {side} px")
+        chroma = tuple(decoder.outputs[0].shape[1:])
+        if chroma != (side, side, 2):
+            raise NotADecoder(f"its output is {chroma}, where a decoder gives chroma "
+                              f"({side}, {side}, 2)")
+        return backbone, latent_dim, side
 
-    for first in range(0, len(grays), photos_per_batch):
-        gray_batch = grays[first:first + photos_per_batch, ..., None].astype(np.float32)
-        condition = see(gray_batch)
-        photo_of_row = np.repeat(np.arange(len(gray_batch), dtype=np.int32), samples)
-        z_batch = z[first * samples:(first + len(gray_batch)) * samples]
-        yield first, np.concatenate([
-            decode(z_batch[at:at + batch_size], condition, photo_of_row[at:at + batch_size]).numpy()
-            for at in range(0, len(z_batch), batch_size)])
+    def prior_z(self, n_photos, samples, seed=None, temperature=TEMPERATURE):
+        """prior_z for this decoder's z and its regions."""
+        return prior_z(n_photos, samples, self.latent_dim, seed, temperature, self.z_regions)
 
+    def chroma_batches(self, grays, z, batch_size=DECODER_BATCH):
+        """The decoder's chroma for len(z) // len(grays) colorizations of each gray, photo after
+        photo: uint8 grays (P, S, S) and z (P·N, latent) -> yields (index of the batch's first
+        photo, float32 chroma (photos in the batch · N, S, S, 2)), the colorizations of whole
+        photos, as many photos as fill batch_size (at least one), decoded batch_size at a time."""
+        import tensorflow as tf
 
-def predict_chroma(decoder, grays, z, batch_size=DECODER_BATCH):
-    """chroma_batches, all at once: float32 chroma (P·N, S, S, 2)."""
-    return np.concatenate([chroma for _, chroma in chroma_batches(decoder, grays, z, batch_size)])
+        samples = len(z) // len(grays)
+        photos_per_batch = max(1, batch_size // samples)
+        backbone, decoder = backbone_model(self.backbone_name, self.size), self.decoder
+        gray_spec = tf.TensorSpec((None, self.size, self.size, 1), tf.float32)
+        condition_spec = {"gray": gray_spec, **{
+            name: tf.TensorSpec((None, *shape), tf.float32)
+            for name, shape in map_shapes(self.backbone_name, self.size).values()}}
 
+        # The backbone reads each photo once; each colorization gathers its photo's maps.
+        @tf.function(input_signature=[gray_spec])
+        def see(gray_batch):
+            return {"gray": gray_batch,
+                    **(backbone(gray_batch, training=False) if backbone else {})}
 
-def colorize(decoder, grays, z):
-    """Colorizations at the model's size: predict_chroma merged onto each gray, uint8 RGB."""
-    return merge(np.repeat(grays, len(z) // len(grays), axis=0), predict_chroma(decoder, grays, z))
+        # One traced graph, not predict: predict would spread the work over a tf.distribute
+        # cluster, which a callback running on the chief alone must not do. The graph runs the
+        # decoder faster than layer-by-layer eager calls (docs/speed.md), with the same numbers.
+        @tf.function(input_signature=[tf.TensorSpec((None, self.latent_dim), tf.float32),
+                                      condition_spec, tf.TensorSpec((None,), tf.int32)])
+        def decode(z_batch, condition, photo_of_row):
+            rows = {name: tf.gather(x, photo_of_row) for name, x in condition.items()}
+            return decoder({"z": z_batch, **rows}, training=False)
+
+        for first in range(0, len(grays), photos_per_batch):
+            gray_batch = grays[first:first + photos_per_batch, ..., None].astype(np.float32)
+            condition = see(gray_batch)
+            photo_of_row = np.repeat(np.arange(len(gray_batch), dtype=np.int32), samples)
+            z_batch = z[first * samples:(first + len(gray_batch)) * samples]
+            yield first, np.concatenate([
+                decode(z_batch[row:row + batch_size], condition,
+                       photo_of_row[row:row + batch_size]).numpy()
+                for row in range(0, len(z_batch), batch_size)])
+
+    def predict_chroma(self, grays, z, batch_size=DECODER_BATCH):
+        """chroma_batches, all at once: float32 chroma (P·N, S, S, 2)."""
+        return np.concatenate([chroma for _, chroma in self.chroma_batches(grays, z, batch_size)])
+
+    def colorize(self, grays, z):
+        """Colorizations at the model's size: predict_chroma merged onto each gray, uint8 RGB."""
+        return merge(np.repeat(grays, len(z) // len(grays), axis=0), self.predict_chroma(grays, z))

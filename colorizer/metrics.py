@@ -10,12 +10,14 @@ hue in six 60° sectors, so that a model painting everything orange cannot score
 """
 
 import functools
+import math
 
 import numpy as np
 from PIL import Image
 from skimage.metrics import structural_similarity
 
 from .color import gray_to_rgb, rgb_to_gray
+from .config import SCORE_MAX_PIXELS, SCORE_MAX_SIDE
 
 COLORED_CHROMA = 20
 HIT_CHROMA = 6
@@ -240,6 +242,27 @@ def score_photo(samples_rgb, img_orig, gray, random_hues, max_side=None):
         "hue_hits_best": float(hit_rates.max()), "hue_floor_random": float(random_rate),
         "tint_share": tint_share(samples_rgb),
     }, counts
+
+
+class PhotoScorer:
+    """The scores of one color photo's samples, given one at a time as they are made, so that a
+    photo at its own size holds only small copies: at most SCORE_MAX_SIDE pixels on the long
+    side, and SCORE_MAX_PIXELS in all its samples together, however many there are."""
+
+    def __init__(self, img_orig, gray, samples, random_hues):
+        height, width = gray.shape
+        self.max_side = min(SCORE_MAX_SIDE, max(height, width) * math.sqrt(
+            SCORE_MAX_PIXELS / (height * width * samples)))
+        self.img_orig, self.gray, self.random_hues = img_orig, gray, random_hues
+        self.samples_small = []
+
+    def add(self, sample_rgb):
+        self.samples_small.append(shrink(sample_rgb, self.max_side))
+
+    def scores(self):
+        """score_photo's (row, hue counts) of the samples added."""
+        return score_photo(np.stack(self.samples_small), self.img_orig, self.gray,
+                           self.random_hues, self.max_side)
 
 
 def csv_text(rows):

@@ -2,8 +2,9 @@
 
 Contract of every model here: gray comes in as float 0–255, shape (S, S, 1); color goes in and
 out as the two chroma channels of colorizer.color, shape (S, S, 2). S is a multiple of 16. The
-decoder's condition is the gray and the maps of its backbone (colorizer.backbone), in that order:
-its inputs are z and then the condition.
+decoder's inputs are named: z, the gray, and the maps of its backbone under the names the
+backbone's registry gives them (colorizer.backbone); its condition is a dict of all but z.
+colorizer.inference.Colorizer is what reads a trained decoder's inputs.
 Trained, the encoder and decoder are saved with built-in layers only (with_builtin_layers), so
 they load anywhere with plain keras.saving.load_model; main_vae and the checkpoint need this
 module imported first (their classes register here).
@@ -12,14 +13,12 @@ module imported first (their classes register here).
 import dataclasses
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from .backbone import BACKBONES
-from .color import CHROMA_BINS, chroma_bin_centers, chroma_prior, rebalancing_weights
-from .config import (ANNEALED_MEAN_T, DOWNSAMPLINGS, REGIONS_DOWNSAMPLINGS, Z_REGIONS_LAYER,
-                     ModelConfig, registered)
+from .backbone import BACKBONES, map_shapes
+from .color import chroma_bin, rebalancing_weights
+from .config import DOWNSAMPLINGS, REGIONS_DOWNSAMPLINGS, Z_REGIONS_LAYER, ModelConfig
 from .distribute import MultiWorkerFixes
 
 
@@ -73,79 +72,16 @@ def with_builtin_layers(model):
     return copy
 
 
-# -- the chroma heads: what the decoder predicts, and the reconstruction error it learns from --
-CHROMA_HEADS = {}  # by ModelConfig.chroma_loss
-
-
-@registered(CHROMA_HEADS, "squared")
-class SquaredError:
-    """The chroma itself, learned by its squared error (the original project's)."""
-    trained_layer = "chroma"  # the layer whose output the loss reads
-
-    def chroma_half(self, x):
-        return layers.Conv2D(2, 3, padding="same", activation="tanh", name="chroma_half")(x)
-
-    def initialize(self, decoder, class_prior):
-        pass
-
-    def error(self, chroma, prediction):
-        """(per-pixel error, the true chroma at the prediction's size)."""
-        return ops.square(chroma - prediction), chroma
-
-
-@registered(CHROMA_HEADS, "classes")
-class ChromaClasses:
-    """A probability per chroma class (Zhang et al. 2016), painted as their annealed mean inside
-    the decoder, so its inputs and output are the same for both heads. The logits start at the
-    log of class_prior (colorizer.color.chroma_prior of the training colors): at a learning rate
-    of 1e-3 a bias would take thousands of steps to get there."""
-    trained_layer = "chroma_logits"
-
-    def chroma_half(self, x):
-        logits = layers.Conv2D(CHROMA_BINS**2, 1, name=self.trained_layer)(x)
-        x = layers.Rescaling(1 / ANNEALED_MEAN_T, name="chroma_annealed")(logits)
-        x = layers.Softmax(name="chroma_probabilities")(x)
-        # The mean of the class centers under those probabilities: a fixed 1×1 convolution.
-        return layers.Conv2D(2, 1, use_bias=False, trainable=False, name="chroma_half")(x)
-
-    def initialize(self, decoder, class_prior):
-        decoder.get_layer("chroma_half").set_weights([chroma_bin_centers()[None, None]])
-        if class_prior is not None:
-            decoder.get_layer(self.trained_layer).bias.assign(np.log(np.maximum(class_prior, 1e-6)))
-
-    def error(self, chroma, logits):
-        chroma = ops.average_pool(chroma, 2, 2)  # the classes are predicted at half size
-        return -ops.sum(class_targets(chroma) * ops.log_softmax(logits), -1, keepdims=True), chroma
-
-
-def class_targets(chroma):
-    """float chroma (B, H, W, 2) -> each pixel's share of the CHROMA_BINS² classes (B, H, W, K):
-    on each axis split between the two nearest class centers, so the shares' mean is the chroma."""
-    position = ops.clip((chroma + 1) * (CHROMA_BINS / 2) - 0.5, 0, CHROMA_BINS - 1)
-    low = ops.floor(position)
-    high_share = (position - low)[..., None]
-    low = ops.cast(low, "int32")
-    high = ops.minimum(low + 1, CHROMA_BINS - 1)
-    per_axis = (ops.one_hot(low, CHROMA_BINS) * (1 - high_share)
-                + ops.one_hot(high, CHROMA_BINS) * high_share)  # (B, H, W, 2, CHROMA_BINS)
-    joint = per_axis[..., 0, :, None] * per_axis[..., 1, None, :]
-    return ops.reshape(joint, (-1, *chroma.shape[1:3], CHROMA_BINS**2))
-
-
 # -- the two networks ---------------------------------------------------------------------------
 def build_encoder(config):
     """Recognition network q(z | gray, color), or q(z | gray) as in the original project: its
-    deepest map, averaged over the photo, proposes z. Reading the color less its mean over the
-    photo (config.encoder_input "detail"), z can tell how regions differ, not the overall cast."""
+    deepest map, averaged over the photo (or over each of z's regions), proposes z."""
     gray = keras.Input((config.size, config.size, 1), name="gray")
     inputs = [gray]
     x = layers.Rescaling(1 / 127.5, offset=-1, name="gray_scaled")(gray)
-    if config.encoder_input != "gray":
+    if config.encoder_input == "color":
         chroma = keras.Input((config.size, config.size, 2), name="chroma")
         inputs.append(chroma)
-        if config.encoder_input == "detail":
-            cast = layers.GlobalAveragePooling2D(keepdims=True, name="chroma_cast")(chroma)
-            chroma = layers.Subtract(name="chroma_detail")([chroma, cast])
         x = layers.Concatenate(name="gray_and_chroma")([x, chroma])
     for level in range(DOWNSAMPLINGS):
         x = _conv(x, config.width * 2**level, strides=2, name=f"down{level + 1}")
@@ -189,7 +125,7 @@ def _z_per_layer(config, z, maps):
     region_map = maps[REGIONS_DOWNSAMPLINGS]
     side = region_map.shape[1]
     regions = layers.Conv2D(count, 1, name="z_regions_logits")(region_map)
-    regions = layers.Softmax(name=Z_REGIONS_LAYER)(regions)
+    regions = layers.Softmax(name=Z_REGIONS_LAYER)(regions)  # CVAE.regions_view reads them
     z_of_region = layers.Reshape((count, config.latent_dim // count), name="z_of_region")(z)
     flat = layers.Reshape((side * side, count), name="z_regions_flat")(regions)
     z_map = layers.Dot(axes=(2, 1), name="z_at_pixels")([flat, z_of_region])
@@ -199,7 +135,12 @@ def _z_per_layer(config, z, maps):
             for downsamplings in sizes}
 
 
-def build_decoder(config, class_prior=None):
+def regions_map_name(config):
+    """The name of the backbone's map that z's regions are read from."""
+    return BACKBONES[config.backbone].features[REGIONS_DOWNSAMPLINGS][0]
+
+
+def build_decoder(config):
     """p(color | z, gray): a U-Net over the full-size gray, z added at every pixel of the
     bottleneck (7 px at 112) and of each upsampling stage (14, 28, 56 px), through soft regions
     (config.z_regions) so that a draw can change one region's color apart. Each map of the
@@ -207,14 +148,13 @@ def build_decoder(config, class_prior=None):
     to that stage's width: what the ImageNet-trained network knows of the photo's things.
 
     Chroma is predicted at half size and upsampled bilinearly: color varies slowly, so the
-    full-size work goes into reading the gray, not into painting it. class_prior: the class
-    head's starting probabilities (None: all alike).
+    full-size work goes into reading the gray, not into painting it.
     """
     width = config.width
     z = keras.Input((config.latent_dim,), name="z")
     gray = keras.Input((config.size, config.size, 1), name="gray")
-    maps = {downsamplings: keras.Input((config.size >> downsamplings,) * 2 + (channels,), name=name)
-            for downsamplings, (name, channels) in BACKBONES[config.backbone].features.items()}
+    maps = {downsamplings: keras.Input(shape, name=name) for downsamplings, (name, shape)
+            in map_shapes(config.backbone, config.size).items()}
     x = layers.Rescaling(1 / 127.5, offset=-1, name="gray_scaled")(gray)
     x = _conv(x, width // 2, name="gray_features")
     skips = []
@@ -240,11 +180,9 @@ def build_decoder(config, class_prior=None):
         x = layers.UpSampling2D(name=f"up{level + 1}")(x)
         x = layers.Concatenate(name=f"up{level + 1}_merge")([x, skips[level]])
         x = _conv(x, width * 2**level, z=z_at[level + 1], name=f"up{level + 1}_conv")
-    head = CHROMA_HEADS[config.chroma_loss]()
-    chroma = layers.UpSampling2D(interpolation="bilinear", name="chroma")(head.chroma_half(x))
-    decoder = keras.Model([z, gray, *maps.values()], chroma, name="main_vae_decoder")
-    head.initialize(decoder, class_prior)
-    return decoder
+    chroma = layers.Conv2D(2, 3, padding="same", activation="tanh", name="chroma_half")(x)
+    chroma = layers.UpSampling2D(interpolation="bilinear", name="chroma")(chroma)
+    return keras.Model([z, gray, *maps.values()], chroma, name="main_vae_decoder")
 
 
 # -- the whole model ----------------------------------------------------------------------------
@@ -271,10 +209,10 @@ class Sampling(layers.Layer):
 class CVAE(MultiWorkerFixes, keras.Model):
     """Encoder and decoder trained together on the evidence lower bound.
 
-    Reconstruction: the chroma head's error (the squared chroma error, or the class
-    cross-entropy), summed over pixels, each pixel weighted by how rare its true color is
-    (chroma_weights, indexed by colorizer.color.chroma_bin; None weighs all alike). KL to N(0, I)
-    summed over the latent; both averaged over the batch, the KL weighted by config.kl_weight.
+    Reconstruction: the squared chroma error summed over pixels, each pixel weighted by how rare
+    its true color is (chroma_weights, indexed by colorizer.color.chroma_bin; None weighs all
+    alike). KL to N(0, I) summed over the latent; both averaged over the batch, the KL weighted
+    by config.kl_weight.
     Each photo is decoded from z = 0 instead of the encoder's z with probability config.zero_z
     (Sohn et al. 2015's hybrid objective): the decoder must then find the colors in the gray
     itself, so z = 0 gives this photo's likely colors instead of an average tint.
@@ -286,18 +224,13 @@ class CVAE(MultiWorkerFixes, keras.Model):
         self.config = config if isinstance(config, ModelConfig) else ModelConfig.from_saved(config)
         self.chroma_weights = None if chroma_weights is None else [float(w) for w in chroma_weights]
         self.seed = seed
-        self.head = CHROMA_HEADS[self.config.chroma_loss]()
-        # The loss reads the head's trained layer: a view of the decoder's layers up to it.
-        self.trained_view = keras.Model(
-            decoder.inputs, decoder.get_layer(self.head.trained_layer).output, name="trained_view")
         # The encoder reads the decoder's regions (z_regions > 1): a view from the map they
         # come from to them, so that a part of z means one region on both sides.
         self.regions_view = None
         if self.config.z_regions > 1:
-            regions = decoder.get_layer(Z_REGIONS_LAYER).output
-            source = list(BACKBONES[self.config.backbone].features).index(REGIONS_DOWNSAMPLINGS)
-            self.regions_source = 2 + source  # decoder inputs: z, gray, then the maps
-            self.regions_view = keras.Model(decoder.inputs[self.regions_source], regions,
+            self.regions_map = regions_map_name(self.config)
+            self.regions_view = keras.Model(decoder.get_layer(self.regions_map).output,
+                                            decoder.get_layer(Z_REGIONS_LAYER).output,
                                             name="regions_view")
         self.sampling = Sampling(seed=seed, name="sampling")
         self.zero_z_seed = keras.random.SeedGenerator(None if seed is None else seed + 1)
@@ -314,33 +247,32 @@ class CVAE(MultiWorkerFixes, keras.Model):
     def encoder_inputs(self, condition, chroma):
         """What the encoder reads: the gray, the true chroma unless it sees the gray only, and
         the regions z comes through."""
-        inputs = [condition[0]] if self.config.encoder_input == "gray" else [condition[0], chroma]
+        inputs = [condition["gray"]] + ([chroma] if self.config.encoder_input == "color" else [])
         if self.regions_view is not None:
-            inputs.append(self.regions_view(condition[self.regions_source - 1]))
+            inputs.append(self.regions_view(condition[self.regions_map]))
         return inputs
 
     def call(self, inputs, training=False):
-        """inputs: (the decoder's condition: (gray, *the backbone's maps), chroma) ->
-        (what the loss reads: chroma or class logits, z_mean, z_log_var)."""
+        """inputs: (the decoder's condition: {"gray": gray, map name: map}, chroma) ->
+        (the predicted chroma, z_mean, z_log_var)."""
         condition, chroma = inputs
         z_mean, z_log_var = self.encoder(self.encoder_inputs(condition, chroma))
         z = self.sampling([z_mean, z_log_var])
         if training and self.config.zero_z:
             draw = keras.random.uniform((ops.shape(z)[0], 1), seed=self.zero_z_seed)
             z = z * ops.cast(draw >= self.config.zero_z, z.dtype)
-        return self.trained_view([z, *condition], training=training), z_mean, z_log_var
+        return self.decoder({"z": z, **condition}, training=training), z_mean, z_log_var
 
     def _pixel_weights(self, chroma):
         """Each pixel's loss weight, (B, H, W, 1), from its true chroma's bin."""
-        cells = ops.clip(ops.cast((chroma + 1) * (CHROMA_BINS / 2), "int32"), 0, CHROMA_BINS - 1)
-        bins = cells[..., 0] * CHROMA_BINS + cells[..., 1]
+        bins = chroma_bin(chroma, ops)
         return ops.take(ops.convert_to_tensor(self.chroma_weights), bins)[..., None]
 
     def _elbo_terms(self, data, training):
-        """(total loss, reconstruction, KL) of a batch: ((gray, *maps), chroma)."""
+        """(total loss, reconstruction, KL) of a batch: (condition, chroma)."""
         condition, chroma = data
         prediction, z_mean, z_log_var = self((condition, chroma), training=training)
-        error, chroma = self.head.error(chroma, prediction)
+        error = ops.square(chroma - prediction)
         if self.chroma_weights is not None:
             error = error * self._pixel_weights(chroma)
         reconstruction_loss = ops.mean(ops.sum(error, axis=(1, 2, 3)))
@@ -382,15 +314,13 @@ class CVAE(MultiWorkerFixes, keras.Model):
 
 def build_cvae(config, seed=None, chroma=None):
     """The CVAE that config describes. chroma: a sample of the training colors (float chroma,
-    any shape ending in 2), for the class prior (without: all classes alike) and the
-    rebalancing weights (needed) where config asks for them (needs_color_statistics)."""
-    class_prior = (chroma_prior(chroma) if config.chroma_loss == "classes" and chroma is not None
-                   else None)
+    any shape ending in 2), for the rebalancing weights, needed where config asks for them
+    (needs_color_statistics)."""
     chroma_weights = (rebalancing_weights(chroma, config.rebalance_mix)
-                      if config.rebalance_mix < 1 else None)
-    return CVAE(build_encoder(config), build_decoder(config, class_prior), config,
+                      if needs_color_statistics(config) else None)
+    return CVAE(build_encoder(config), build_decoder(config), config,
                 chroma_weights=chroma_weights, seed=seed, name="main_vae")
 
 
 def needs_color_statistics(config):
-    return config.chroma_loss == "classes" or config.rebalance_mix < 1
+    return config.rebalance_mix < 1

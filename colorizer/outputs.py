@@ -1,15 +1,19 @@
-"""test.py's output folder: each photo's file names, and the manifest (outputs.json) of what a
-run wrote there, so that the next run removes those files it does not write again, and nothing
-else. No TensorFlow here."""
+"""test.py's output folder (OutputFolder): kept apart from the photos, one run at a time, each
+photo's file names, and the manifest (outputs.json) of what a run wrote there, so that the next
+run removes those files it does not write again, and nothing else. No TensorFlow here."""
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 from collections import Counter
 from pathlib import Path
 
+from . import UserError
 from .config import GALLERY_DIR, GALLERY_FILE, HUE_FILE, METRICS_FILE, OUTPUTS_FILE
-from .files import save_text
+from .files import save_png, save_text
+from .images import folders_overlap
 
 REPORTS = [GALLERY_FILE, METRICS_FILE, HUE_FILE]  # the page and tables a run may write
 # A stem this long (bytes) or longer is cut and given a hash: with "_100.png" or "_original.png"
@@ -108,3 +112,76 @@ def write_manifest(output_dir, entries, reports, earlier):
             (output_dir / name).unlink(missing_ok=True)
     save_text(json.dumps({"photos": photos, "reports": reports}, indent=1),
               output_dir / OUTPUTS_FILE)
+
+
+class OutputFolder:
+    """The folder test.py writes into, the one owner of what it holds: it never lies where the
+    photos are (a photo.png would be overwritten by its colors), takes one run at a time, never
+    replaces a file test.py did not write, and lists what it wrote (outputs.json)."""
+
+    def __init__(self, path, input_path):
+        """UserError where path cannot be the output folder for the photos at input_path."""
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"{self.path} is a file, not a folder: choose another --output")
+        gallery = self.path / GALLERY_DIR
+        if gallery.is_symlink() or (gallery.exists() and not gallery.is_dir()):
+            raise UserError(f"{gallery} is a link or a file, not test.py's folder: test.py "
+                            "writes only inside its output folder; move it or choose another "
+                            "--output")
+        if Path(input_path).is_file():
+            folder = Path(input_path).resolve().parent
+            clash = folder in (self.path.resolve(), gallery.resolve())
+        else:
+            folder, clash = input_path, folders_overlap(input_path, self.path)
+        if clash:
+            raise UserError(f"--output {self.path} and the photos' folder {folder} are the same "
+                            "or inside one another: choose an output folder apart from the photos")
+        self.earlier = set()
+
+    def holds(self, path):
+        """Whether path, links resolved, lies inside this folder (its colors would replace it)."""
+        return Path(path).resolve().is_relative_to(self.path.resolve())
+
+    @contextlib.contextmanager
+    def lock(self):
+        """The folder to this run alone: a second test.py into it is refused in one line. The
+        lock is on the folder itself, so nothing is left in it."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        folder = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"another test.py is writing into {self.path}/: wait for it to "
+                            "finish or choose another --output") from None
+        try:
+            yield self
+        finally:
+            os.close(folder)
+
+    def claim(self, paths, samples):
+        """Each photo's output stem, once no name this run writes holds a file that test.py did
+        not write there (outputs.json lists what it wrote): such a file is never replaced."""
+        self.earlier = read_manifest(self.path)
+        stems = output_stems(paths, samples)
+        names = [n for stem in stems for n in photo_files(stem, samples)] + REPORTS
+        if self.earlier is None:
+            names.append(OUTPUTS_FILE)
+        if foreign := foreign_files(self.path, names, self.earlier):
+            more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+            raise UserError(f"{self.path / foreign[0]}{more} was not written by test.py (it is "
+                            f"not in {self.path / OUTPUTS_FILE}), and test.py never replaces a "
+                            "file of yours: move it or choose another --output")
+        return stems
+
+    def save_png(self, name, img):
+        (self.path / name).parent.mkdir(exist_ok=True)  # the gallery's folder
+        save_png(img, self.path / name)
+
+    def write_reports(self, entries, reports):
+        """Writes the reports ({name: text}: the page and tables) and the manifest of this run's
+        files (entries: (photo, gray, samples, original) per photo); removes the files of the
+        run before that this one did not write again."""
+        for name, text in reports.items():
+            save_text(text, self.path / name)
+        write_manifest(self.path, entries, list(reports), self.earlier)

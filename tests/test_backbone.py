@@ -75,7 +75,7 @@ def caltech_grays(categories=10, per_category=10):
 
 def nearest_class_mean_accuracy(backbone, grays, labels):
     """Each photo classed by the nearest mean of the others' pooled deepest map (cosine)."""
-    features = backbone.predict(grays, verbose=0)[-1].mean(axis=(1, 2))
+    features = backbone.predict(grays, verbose=0)["lite0_stride32"].mean(axis=(1, 2))
     features /= np.linalg.norm(features, axis=1, keepdims=True)
     hits = 0
     for i in range(len(grays)):
@@ -121,8 +121,10 @@ def test_the_batch_norms_folded_into_the_convolutions_are_the_norms():
         moved[f"{bn}.running_var"] = np.full_like(scale, 1 - BN_EPSILON)
     gray = np.random.default_rng(0).uniform(0, 255, (2, 112, 112, 1)).astype(np.float32)
     lite0 = BACKBONES["efficientnet-lite0"]()
-    for packaged, by_hand in zip(lite0.build(112)(gray), lite0.build(112, moved)(gray)):
-        np.testing.assert_allclose(by_hand, packaged, atol=1e-3 * float(np.abs(packaged).max()))
+    packaged, by_hand = lite0.build(112)(gray), lite0.build(112, moved)(gray)
+    assert list(packaged) == [name for name, _ in lite0.features.values()]
+    for name, maps in packaged.items():
+        np.testing.assert_allclose(by_hand[name], maps, atol=1e-3 * float(np.abs(maps).max()))
 
 
 
@@ -205,22 +207,24 @@ def test_the_maps_are_kept_for_the_next_run_on_the_same_images_only(color_photos
     in_memory = backbone_maps(backbone, paths, size)
     cache = cache_folder(cache_dir, backbone, paths, size)
     written = backbone_maps(backbone, paths, size, cache)
-    assert all(isinstance(m, np.memmap) for m in written)
-    assert all(np.array_equal(a, b) for a, b in zip(in_memory, written))
+    assert list(written) == list(in_memory) == ["lite0_stride8", "lite0_stride16", "lite0_stride32"]
+    assert all(isinstance(m, np.memmap) for m in written.values())
+    assert all(np.array_equal(in_memory[name], m) for name, m in written.items())
 
     def stamps():
         return {p.name: p.stat().st_mtime_ns for p in sorted(cache_dir.rglob("*"))}
 
     before = stamps()
     read = backbone_maps(backbone, paths, size, cache)  # an earlier run's: read, not written
-    assert stamps() == before and all(np.array_equal(a, b) for a, b in zip(in_memory, read))
+    assert stamps() == before
+    assert all(np.array_equal(in_memory[name], m) for name, m in read.items())
 
     Image.fromarray(color_photos[3][:size, :size]).save(paths[0])  # an image changed
     changed = cache_folder(cache_dir, backbone, paths, size)
     assert changed != cache
-    maps = backbone_maps(backbone, paths, size, changed)
-    assert not np.array_equal(maps[0][0], in_memory[0][0])
-    assert np.array_equal(maps[0][1:], in_memory[0][1:])
+    maps = backbone_maps(backbone, paths, size, changed)["lite0_stride8"]
+    assert not np.array_equal(maps[0], in_memory["lite0_stride8"][0])
+    assert np.array_equal(maps[1:], in_memory["lite0_stride8"][1:])
     assert sorted(p.name for p in cache_dir.iterdir()) == [changed.name, "notes.txt"]
 
     paths[1].write_bytes(paths[1].read_bytes()[:60])  # damaged: the pass stops, nothing is kept

@@ -12,7 +12,7 @@ from conftest import REPO
 
 SCRIPTS = ["cleanup_data.py", "augment_data.py", "train.py", "test.py"]
 # What an option whose parser default is None stands for, where no settings class says it.
-NONE_MEANS = {"--max-minutes": "none", "--tensorboard": "none", "--models": config.MODELS_DIR}
+NONE_MEANS = {"--max-minutes": "none", "--models": config.MODELS_DIR}
 
 
 def readme_defaults():
@@ -60,15 +60,17 @@ def test_the_readme_gives_every_option_its_default_in_the_code(script):
         assert same(documented[option], code_default(script, action)), (script, option)
 
 
-def test_model_settings_check_themselves_and_fill_in_the_kl_weight_and_regions():
-    assert ModelConfig().kl_weight == config.KL_WEIGHTS["squared"]
-    assert ModelConfig(chroma_loss="classes").kl_weight == config.KL_WEIGHTS["classes"]
-    assert ModelConfig(chroma_loss="classes", kl_weight=1.0).kl_weight == 1.0
+def test_model_settings_check_themselves_and_fill_in_the_regions():
     assert ModelConfig().z_regions == config.Z_REGIONS > 1
     assert ModelConfig(backbone="none").z_regions == 1
     # A model saved before the regions existed had none, whatever its backbone.
     assert ModelConfig.from_saved({"backbone": "efficientnet-lite0"}).z_regions == 1
-    for wrong in ({"chroma_loss": "l1"}, {"encoder_input": "rgb"}, {"backbone": "resnet"},
+    # A retired setting at the value that stayed resumes; a retired variant does not.
+    assert ModelConfig.from_saved({"chroma_loss": "squared"}) == ModelConfig.from_saved({})
+    for retired in ({"chroma_loss": "classes"}, {"encoder_input": "detail"}):
+        with pytest.raises(ValueError):
+            ModelConfig.from_saved(retired)
+    for wrong in ({"encoder_input": "rgb"}, {"backbone": "resnet"},
                   {"size": 100}, {"latent_dim": 6}, {"backbone": "none", "z_regions": 2}):
         with pytest.raises(ValueError):
             ModelConfig(**wrong)
@@ -76,7 +78,28 @@ def test_model_settings_check_themselves_and_fill_in_the_kl_weight_and_regions()
         ModelConfig(z_grid=3)
 
 
-def test_train_has_at_most_18_options():
+def test_train_has_at_most_16_options():
     import train
 
-    assert len([a for a in train.build_parser()._actions if a.dest != "help"]) <= 18
+    assert len([a for a in train.build_parser()._actions if a.dest != "help"]) <= 16
+
+
+# Options that say where files go or how long a run is; every other one is a model lever.
+RUN_OPTIONS = {"--images", "--models", "--epochs", "--max-minutes", "--batch-size", "--seed",
+               "--resume"}
+
+
+def test_every_model_option_has_its_reason_in_the_quality_docs():
+    import train
+
+    text = (REPO / "docs" / "quality.md").read_text(encoding="utf-8")
+    reasons = text[text.index("**Why each option exists**"):].split("\n\n")[0]
+    levers = {a.option_strings[0] for a in train.build_parser()._actions if a.dest != "help"}
+    assert levers - RUN_OPTIONS == set(re.findall(r"`(--[a-z-]+)", reasons))
+
+
+def test_the_docs_name_files_that_exist():
+    for doc in [REPO / "README.md", REPO / "CHANGELOG.md", *(REPO / "docs").glob("*.md")]:
+        text = doc.read_text(encoding="utf-8")
+        for path in re.findall(r"`((?:colorizer|bench|docs|tests)/[\w/]+\.py)`", text):
+            assert (REPO / path).is_file(), (doc.name, path)

@@ -76,7 +76,7 @@ def start_workers(work, tmp_path, *args):
     return workers
 
 
-def finish(workers):
+def wait_for(workers):
     try:
         results = [w.communicate(timeout=300) for w in workers]
     finally:
@@ -93,7 +93,7 @@ def test_multiworker_trains_in_step_stops_together_and_the_chief_saves(pipeline,
         assert workers[0].poll() is None, workers[0].communicate()[1]
         time.sleep(0.2)
     workers[1].terminate()  # SIGTERM to the second worker only
-    (code0, out0, err0), (code1, out1, err1) = finish(workers)
+    (code0, out0, err0), (code1, out1, err1) = wait_for(workers)
     assert (code0, code1) == (143, 143), err0 + err1
     assert "Traceback" not in err0 + err1
     for out in (out0, out1):

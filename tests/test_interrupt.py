@@ -40,13 +40,13 @@ def test_resume_trains_only_the_missing_epochs_with_the_checkpoints_settings(ima
     first = images / "first-checkpoint.keras"
     shutil.copy(images / "resumed" / config.CHECKPOINT_FILE, first)
     resumed = run_script("train.py", *TINY, "--epochs", "2", "--seed", "6", "--resume",
-                         "--zero-z", "0.5", "--chroma-loss", "classes", "--models", "resumed",
+                         "--zero-z", "0.5", "--encoder-input", "gray", "--models", "resumed",
                          cwd=images).stdout
     assert "Epoch 2/2" in resumed and "Epoch 1/2" not in resumed
     # Every option given that differs from the checkpoint is named; one that agrees is not.
     assert ("train.py: resuming keeps the checkpoint's settings; ignored: --seed 6 (it has 5), "
-            "--chroma-loss classes (it has squared)\n") in resumed
-    assert "squared loss" in resumed
+            "--encoder-input gray (it has color)\n") in resumed
+    assert "encoder sees color" in resumed
     state = json.loads((images / "resumed" / config.CHECKPOINT_STATE_FILE).read_text())
     assert state["seed"] == 5 and state["epochs_done"] == 2
     # The checkpoint's optimizer goes on counting: a fresh model started at epoch 2 would hold

@@ -1,36 +1,20 @@
 """The model learns: trained on one photo for a few dozen steps, it colors that photo closer to
-the original than the gray does, with the right hues, with either chroma loss; its loss is what
-its settings say."""
+the original than the gray does, with the right hues; its loss is what its settings say."""
 
 import csv
 import os
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from colorizer import config
-from colorizer.color import chroma_bin_centers, rgb_to_chroma
+from colorizer.color import rgb_to_chroma
 from colorizer.metrics import colorfulness
 from colorizer.scripts import prepare_photos
-from conftest import NO_BACKBONE, run_script
+from conftest import run_script
 from colorizer.config import ModelConfig, RunConfig
 
 COPIES, EPOCHS = 12, 5  # 60 images of one photo, batches of 4: 15 steps an epoch
-
-
-def test_class_targets_split_each_chroma_so_their_mean_is_it(color_photos):
-    from keras import ops
-
-    from colorizer.model import class_targets
-
-    chroma = rgb_to_chroma(color_photos[0][:64, :64])[None]
-    targets = ops.convert_to_numpy(class_targets(chroma))
-    assert targets.shape == (1, 64, 64, len(chroma_bin_centers()))
-    assert np.allclose(targets.sum(-1), 1) and (targets >= 0).all()
-    assert (targets > 0).sum(-1).max() <= 4  # the two nearest centers on each axis
-    edge = chroma_bin_centers().max()  # beyond the outer centers, the nearest one
-    assert np.allclose(targets @ chroma_bin_centers(), np.clip(chroma, -edge, edge), atol=1e-5)
 
 
 def test_fused_batch_normalization_computes_what_keras_does():
@@ -67,9 +51,7 @@ def test_fused_batch_normalization_computes_what_keras_does():
     assert np.array_equal(plain(x), model(x))
 
 
-@pytest.mark.parametrize("chroma_loss", config.CHROMA_LOSSES)
-def test_a_model_trained_on_one_photo_colors_it_closer_than_gray(color_photos, tmp_path,
-                                                                  chroma_loss):
+def test_a_model_trained_on_one_photo_colors_it_closer_than_gray(color_photos, tmp_path):
     img = max(color_photos[:20], key=lambda p: colorfulness(p[:200, :200]))
     (tmp_path / "photo").mkdir()
     Image.fromarray(img).save(tmp_path / "photo" / "photo.png")
@@ -78,11 +60,9 @@ def test_a_model_trained_on_one_photo_colors_it_closer_than_gray(color_photos, t
     for copy in range(1, COPIES):  # more steps per epoch: epochs' checkpoints and plots cost more
         for path in images:
             os.link(path, path.with_name(f"copy{copy}-{path.name}"))
-    # The default model learns with its backbone; the class head's subject is the head alone.
-    backbone = [] if chroma_loss == ModelConfig.chroma_loss else NO_BACKBONE
     log = run_script("train.py", "--epochs", str(EPOCHS), "--batch-size", "4", "--width", "8",
-                     "--chroma-loss", chroma_loss, *backbone, cwd=tmp_path)
-    assert f"{chroma_loss} loss" in log.stdout
+                     cwd=tmp_path)
+    assert "backbone efficientnet-lite0" in log.stdout
     with open(tmp_path / "models" / config.HISTORY_CSV) as f:
         rates = [float(row["learning_rate"]) for row in csv.DictReader(f)]
     assert len(rates) == EPOCHS and rates == sorted(rates, reverse=True)
@@ -109,7 +89,7 @@ def test_z_shifts_every_pixel_alike_and_z_0_shifts_nothing():
                                         decoder.get_layer("bottleneck_plus_z").output])
     gray = np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 1)).astype("float32")
     for z, moves in [(np.zeros((1, 4), "float32"), False), (np.ones((1, 4), "float32"), True)]:
-        conv, shifted = view([z, gray])
+        conv, shifted = view({"z": z, "gray": gray})
         shift = keras.ops.convert_to_numpy(shifted - conv)[0]  # (2, 2, 32): what z changes
         assert (np.abs(shift).max() > 1e-3) == moves
         assert np.allclose(shift, shift[:1, :1], atol=1e-6)
@@ -118,14 +98,14 @@ def test_z_shifts_every_pixel_alike_and_z_0_shifts_nothing():
 def test_a_regions_part_of_z_moves_that_region_only_on_both_sides():
     import keras
 
-    from colorizer.backbone import BACKBONES
+    from colorizer.backbone import map_shapes
     from colorizer.model import build_cvae
 
     keras.utils.set_random_seed(0)
     vae = build_cvae(ModelConfig(size=32, width=4, latent_dim=4, z_regions=2, rebalance_mix=1))
-    maps = [np.zeros((1, 32 >> d, 32 >> d, c), "float32")
-            for d, (_, c) in BACKBONES["efficientnet-lite0"].features.items()]
-    region_map = maps[list(BACKBONES["efficientnet-lite0"].features).index(3)]
+    maps = {name: np.zeros((1, *shape), "float32")
+            for name, shape in map_shapes("efficientnet-lite0", 32).values()}
+    region_map = maps["lite0_stride16"]  # the map at 1/8 of the size
     region_map[:, :, :2, 0], region_map[:, :, 2:, 0] = 10, -10  # left and right halves differ...
     logits = vae.decoder.get_layer("z_regions_logits")
     kernel = np.zeros(logits.kernel.shape, "float32")
@@ -136,12 +116,12 @@ def test_a_regions_part_of_z_moves_that_region_only_on_both_sides():
                                             vae.decoder.get_layer("up3_conv_plus_z").output])
     for z, left, right in [([0, 0, 0, 0], False, False), ([1, 1, 0, 0], True, False),
                            ([0, 0, 1, 1], False, True)]:
-        conv, shifted = view([np.array([z], "float32"), gray, *maps])
+        conv, shifted = view({"z": np.array([z], "float32"), "gray": gray, **maps})
         shift = np.abs(keras.ops.convert_to_numpy(shifted - conv))[0]  # (4, 4, 16)
         assert (shift[:, :2].max() > 1e-3) == left and (shift[:, 2:].max() > 1e-3) == right
     # The encoder reads the same regions: with region 0 everywhere, the colors move its z only.
     region_map[..., 0] = 10
-    condition = [keras.ops.convert_to_tensor(x) for x in (gray, *maps)]
+    condition = {name: keras.ops.convert_to_tensor(x) for name, x in {"gray": gray, **maps}.items()}
     chromas = (np.zeros((1, 32, 32, 2)), np.random.default_rng(1).uniform(-0.5, 0.5, (1, 32, 32, 2)))
     z_means = [keras.ops.convert_to_numpy(vae.encoder(vae.encoder_inputs(
         condition, keras.ops.convert_to_tensor(c, "float32")))[0]) for c in chromas]
@@ -149,37 +129,18 @@ def test_a_regions_part_of_z_moves_that_region_only_on_both_sides():
     assert np.allclose(z_means[0][:, 2:], z_means[1][:, 2:], atol=1e-5)
 
 
-@pytest.mark.parametrize("encoder_input", ["color", "detail"])
-def test_a_detail_encoder_cannot_see_an_overall_cast(color_photos, encoder_input):
-    import keras
+def test_the_loss_is_the_squared_error_plus_the_weighted_kl():
+    from colorizer.model import build_cvae
 
-    from colorizer.model import build_encoder
-
-    keras.utils.set_random_seed(0)
-    encoder = build_encoder(ModelConfig(size=32, width=4, encoder_input=encoder_input,
-                                        backbone="none"))
-    gray = np.full((1, 32, 32, 1), 128, "float32")
-    chroma = rgb_to_chroma(color_photos[0][:32, :32])[None]
-    cast = np.array([0.2, -0.1], "float32")  # the same shift of every pixel's color
-    z_mean, moved = (keras.ops.convert_to_numpy(encoder([gray, c])[0])
-                     for c in (chroma, chroma + cast))
-    assert np.allclose(z_mean, moved, atol=1e-5) == (encoder_input == "detail")
-
-
-@pytest.mark.parametrize("chroma_loss", config.CHROMA_LOSSES)
-def test_the_loss_is_the_heads_error_plus_the_weighted_kl(chroma_loss):
-    from colorizer.model import CHROMA_HEADS, build_cvae
-
-    assert set(CHROMA_HEADS) == set(config.CHROMA_LOSSES)
     # A KL weight so large that a KL weighed otherwise shows against the reconstruction.
-    model_config = ModelConfig(size=32, width=4, latent_dim=2, chroma_loss=chroma_loss, zero_z=0,
-                               kl_weight=1e4, backbone="none", rebalance_mix=1)
+    model_config = ModelConfig(size=32, width=4, latent_dim=2, zero_z=0, kl_weight=1e4,
+                               backbone="none", rebalance_mix=1)
     vae = build_cvae(model_config, seed=0)
-    assert vae.trained_view.outputs[0].shape[-1] == (2 if chroma_loss == "squared" else 256)
     rng = np.random.default_rng(0)
     gray = rng.uniform(0, 255, (3, 32, 32, 1)).astype("float32")
     chroma = rng.uniform(-0.5, 0.5, (3, 32, 32, 2)).astype("float32")
-    total, reconstruction, kl = map(float, vae._elbo_terms(((gray,), chroma), training=False))
+    total, reconstruction, kl = map(float, vae._elbo_terms(({"gray": gray}, chroma),
+                                                           training=False))
     assert reconstruction > 0 and kl > 0
     assert np.isclose(total, reconstruction + 1e4 * kl, rtol=1e-5)
 

@@ -153,14 +153,14 @@ def test_a_full_disk_is_one_line(pipeline, color_photos, small_disk, tmp_path):
 
 def test_the_same_seed_builds_the_same_weights(pipeline, tmp_path):
     work, *_ = pipeline
-    code = ("import sys, hashlib, numpy as np, train; "
+    code = ("import sys, hashlib, numpy as np; from colorizer import training; "
             "from pathlib import Path; from colorizer.images import list_images; "
             "from colorizer.config import ModelConfig, RunConfig; "
             "from colorizer.distribute import make_strategy; "
             "images, *seeds = sys.argv[1:]; paths = list_images(Path(images)); "
             "strategy = make_strategy('default')\n"
             "for seed in seeds:\n"
-            "    vae = train.new_model(ModelConfig(width=8), RunConfig(seed=int(seed)), paths, "
+            "    vae = training.new_model(ModelConfig(width=8), RunConfig(seed=int(seed)), paths, "
             "strategy, Path('models'))\n"
             "    weights = b''.join(np.asarray(w).tobytes() for w in vae.weights)\n"
             "    print(hashlib.sha1(weights).hexdigest())")

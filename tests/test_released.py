@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from colorizer import config
+from colorizer.config import ModelConfig
 from colorizer.color import rgb_to_gray
 from colorizer.outputs import read_photo_entries
 from conftest import REPO, run_script, stderr_lines
@@ -21,21 +22,18 @@ MAX_MODEL_BYTES, MAX_PHOTO_BYTES = 20_000_000, 5_000_000
 
 
 def test_the_released_decoder_loads_safely_and_has_test_pys_contract():
-    import keras
-
-    from colorizer.inference import colorize, prior_z, z_regions
+    from colorizer.inference import Colorizer
 
     assert RELEASED.stat().st_size <= MAX_MODEL_BYTES
     assert (config.PRETRAINED_DIR / config.MODEL_CARD).is_file()
-    decoder = keras.saving.load_model(RELEASED, safe_mode=True)
-    (_, latent_dim), (_, *size, channels) = (tuple(i.shape) for i in decoder.inputs[:2])
-    assert size == [config.IMAGE_SIZE] * 2 and channels == 1
+    colorizer = Colorizer.load(RELEASED)  # in safe mode
+    assert (colorizer.size, colorizer.backbone_name) == (config.IMAGE_SIZE, ModelConfig.backbone)
+    size = (colorizer.size, colorizer.size)
     with Image.open(BUNDLED / "chelsea.png") as img:
         photo = np.asarray(img.convert("RGB").resize(size))
     gray = rgb_to_gray(photo)
-    assert z_regions(decoder) == config.Z_REGIONS  # test.py's draws point apart region by region
-    samples = colorize(decoder, gray[None], prior_z(1, 3, latent_dim, seed=0,
-                                                    regions=z_regions(decoder)))
+    assert colorizer.z_regions == config.Z_REGIONS  # test.py's draws point apart region by region
+    samples = colorizer.colorize(gray[None], colorizer.prior_z(1, 3, seed=0))
     assert samples.shape == (3, *size, 3) and samples.dtype == np.uint8
     assert np.abs(rgb_to_gray(samples).astype(int) - gray).mean() <= 1  # keeps the gray
     assert (samples.max(-1).astype(int) - samples.min(-1)).mean() > 4  # in color
@@ -43,18 +41,16 @@ def test_the_released_decoder_loads_safely_and_has_test_pys_contract():
 
 
 def test_decoding_in_small_batches_splits_a_photos_samples_but_yields_whole_photos():
-    import keras
+    from colorizer.inference import Colorizer
 
-    from colorizer.inference import chroma_batches, predict_chroma, prior_z
-
-    decoder = keras.saving.load_model(RELEASED)
+    colorizer = Colorizer.load(RELEASED)
     grays = np.random.default_rng(0).integers(0, 256, (5, config.IMAGE_SIZE, config.IMAGE_SIZE),
                                                np.uint8)
-    z = prior_z(len(grays), 3, decoder.inputs[0].shape[-1], seed=0)
+    z = colorizer.prior_z(len(grays), 3, seed=0)
     # Two colorizations a call: each photo's three samples span two calls.
-    batches = list(chroma_batches(decoder, grays, z, batch_size=2))
+    batches = list(colorizer.chroma_batches(grays, z, batch_size=2))
     assert [(first, len(chroma)) for first, chroma in batches] == [(i, 3) for i in range(5)]
-    whole = predict_chroma(decoder, grays, z, batch_size=len(z))
+    whole = colorizer.predict_chroma(grays, z, batch_size=len(z))
     split = np.concatenate([chroma for _, chroma in batches])
     np.testing.assert_allclose(split, whole, atol=1e-5)  # oneDNN's sums run per batch size
     assert np.abs(whole[1::3] - whole[0::3]).mean() > 1e-3  # each sample its own z
@@ -87,10 +83,10 @@ def test_test_py_pixels_are_the_decoders_eager_output_merged_onto_the_gray(tmp_p
     import keras
     import tensorflow as tf
 
-    from colorizer.backbone import backbone_for
+    from colorizer.backbone import backbone_model
     from colorizer.color import merge_resized
     from colorizer.images import open_rgb, square
-    from colorizer.inference import prior_z, z_regions
+    from colorizer.inference import prior_z
 
     samples = 3
     run_script("test.py", "--input", BUNDLED, "--output", tmp_path / "out", "--samples", samples,
@@ -100,16 +96,16 @@ def test_test_py_pixels_are_the_decoders_eager_output_merged_onto_the_gray(tmp_p
     size = config.IMAGE_SIZE  # test.py decodes a JPEG at a reduced scale where it can
     grays = np.stack([rgb_to_gray(np.asarray(square(open_rgb(BUNDLED / e["photo"], size), size)))
                       for e in manifest])
-    z = prior_z(len(grays), samples, decoder.inputs[0].shape[-1], seed=0,
-                regions=z_regions(decoder))
+    # The released decoder's z: 16 numbers in 4 regions; it reads EfficientNet-Lite0's maps.
+    z = prior_z(len(grays), samples, 16, seed=0, regions=4)
     gray_in = grays[..., None].astype(np.float32)
-    backbone = backbone_for(decoder)  # once per photo, as test.py runs it
+    backbone = backbone_model("efficientnet-lite0", size)  # once per photo, as test.py runs it
     # Traced, as test.py runs it: TensorFlow fuses its convolutions with their bias and ReLU6 in
     # a graph, which moves its maps by a few 1e-5 and a pixel by a level here and there.
-    maps = tf.function(lambda x: backbone(x, training=False))(gray_in) if backbone else []
-    condition = [gray_in, *maps]
-    chroma = np.asarray(decoder([z, *(np.repeat(x, samples, axis=0) for x in condition)],
-                                training=False))
+    maps = tf.function(lambda x: backbone(x, training=False))(gray_in)
+    condition = {"gray": gray_in, **maps}
+    chroma = np.asarray(decoder({"z": z, **{name: np.repeat(x, samples, axis=0)
+                                            for name, x in condition.items()}}, training=False))
     for i, entry in enumerate(manifest):
         for s, name in enumerate(entry["samples"]):
             with Image.open(tmp_path / "out" / name) as img:

@@ -113,14 +113,27 @@ def test_deletions_and_writes_stay_inside_the_output_folder(color_photos, tmp_pa
 
 
 @pytest.mark.parametrize("build, words", [
-    ("keras.Model(g, keras.layers.Conv2D(2, 1)(g))", "takes 1 input(s)"),
-    ("keras.Model([z, keras.Input((112, 96, 1))], keras.layers.Dense(2)(z))", "square gray"),
-    ("keras.Model([z, g], keras.layers.Conv2D(3, 1)(g))", "its output is (None, 112, 112, 3)"),
+    ("keras.Model(g, keras.layers.Conv2D(2, 1)(g))", "takes inputs named (gray)"),
+    ("keras.Model([g, z], keras.layers.Conv2D(2, 1)(g))", "takes inputs named (gray, z)"),
+    ("keras.Model([z, keras.Input((112, 112, 1), name='grey')], keras.layers.Dense(2)(z))",
+     "takes inputs named (z, grey)"),
+    ("keras.Model([z, keras.Input((112, 96, 1), name='gray')], keras.layers.Dense(2)(z))",
+     "square gray"),
+    ("keras.Model([z, g], keras.layers.Conv2D(3, 1)(g))", "its output is (112, 112, 3)"),
     ("keras.Model([z, g, keras.Input((28, 28, 40), name='maps')], keras.layers.Conv2D(2, 1)(g))",
-     "its inputs after z and the gray (maps) are no backbone's maps"),
+     "its inputs after z and the gray (maps (28, 28, 40)) are no backbone's maps"),
+    ("keras.Model([z, g, *(keras.Input(s, name=n) for n, s in [('lite0_stride8', (28, 28, 40)), "
+     "('lite0_stride32', (7, 7, 320)), ('lite0_stride16', (14, 14, 112))])], "
+     "keras.layers.Conv2D(2, 1)(g))", "are no backbone's maps at 112 px"),
+    ("keras.Model([z, g, *(keras.Input(s, name=n) for n, s in [('lite0_stride8', (28, 28, 40)), "
+     "('lite0_stride16', (14, 14, 112)), ('lite0_stride32', (7, 7, 32))])], "
+     "keras.layers.Conv2D(2, 1)(g))", "lite0_stride32 (7, 7, 32)) are no backbone's maps"),
 ])
 def test_a_model_that_is_not_a_decoder_is_one_line(tmp_path, color_photos, build, words):
-    code = ("import sys, keras; z, g = keras.Input((8,)), keras.Input((112, 112, 1)); "
+    """Inputs in another order, under other names or at other shapes: refused by the Colorizer,
+    which alone reads a decoder's inputs."""
+    code = ("import sys, keras; z = keras.Input((8,), name='z'); "
+            "g = keras.Input((112, 112, 1), name='gray'); "
             f"keras.saving.save_model({build}, sys.argv[1])")
     made = subprocess.run([sys.executable, "-c", code, str(tmp_path / config.DECODER_FILE)],
                           capture_output=True, text=True)
@@ -137,8 +150,7 @@ def test_a_model_that_is_not_a_decoder_is_one_line(tmp_path, color_photos, build
 @pytest.mark.parametrize("script, option", [
     ("test.py", "--output"), ("test.py", "--input"), ("test.py", "--models"),
     ("cleanup_data.py", "--source"), ("cleanup_data.py", "--output"),
-    ("augment_data.py", "--images"), ("train.py", "--models"), ("train.py", "--images"),
-    ("train.py", "--tensorboard")])
+    ("augment_data.py", "--images"), ("train.py", "--models"), ("train.py", "--images")])
 def test_an_empty_path_is_refused_not_taken_as_the_current_folder(tmp_path, script, option):
     (tmp_path / config.GALLERY_FILE).write_text("mine")
     result = run_script(script, option, "", cwd=tmp_path, check=False)
@@ -210,13 +222,13 @@ def test_memory_does_not_grow_with_the_samples_at_full_size(color_photos, tmp_pa
 
 
 def test_a_photo_too_big_for_the_memory_is_named_before_any_work(color_photos, tmp_path):
-    import test as test_script
+    from colorizer.images import too_big
 
     Image.fromarray(color_photos[0]).resize((4000, 3000)).save(tmp_path / "big.jpg")
-    reason = test_script.too_big(tmp_path / "big.jpg", free=100 * 2**20)
+    reason = too_big(tmp_path / "big.jpg", free=100 * 2**20)
     assert reason.startswith("4000x3000 pixels: coloring it at full size needs about")
     assert reason.endswith("more than the 0.1 GB free; color it without --full-res")
-    assert test_script.too_big(tmp_path / "big.jpg", free=16 * 2**30) is None
+    assert too_big(tmp_path / "big.jpg", free=16 * 2**30) is None
 
 
 def test_cleanup_follows_linked_folders_names_loops_and_odd_names(color_photos, tmp_path):
@@ -293,10 +305,9 @@ def test_train_options_and_settings_a_user_gets_wrong_are_one_line(tmp_path, col
     for i, img in enumerate(color_photos[:4]):
         Image.fromarray(img).resize((112, 112)).save(images / f"p{i}.png")
     (tmp_path / "file").write_text("")
-    tensorboard = run_script("train.py", "--tensorboard", tmp_path / "file" / "tb", cwd=tmp_path,
-                             check=False)
-    assert stderr_lines(tensorboard) == [f"train.py: --tensorboard {tmp_path}/file/tb can't be "
-                                         "written (Not a directory): choose another folder"]
+    models = run_script("train.py", "--models", tmp_path / "file", cwd=tmp_path, check=False)
+    assert stderr_lines(models) == [f"train.py: {tmp_path}/file is a file, not a folder: choose "
+                                    "another --models"]
     cluster = run_script("train.py", "--strategy", "multiworker", cwd=tmp_path, check=False,
                          env={"TF_CONFIG": '{"cluster": {"worker": ["a:1"]}, "task": 0}'})
     (line,) = stderr_lines(cluster)
@@ -371,8 +382,8 @@ def test_a_photo_damaged_after_the_check_is_one_line_not_a_hang(color_photos, tm
     damaged.write_bytes(bytes(data))
     # As if damaged once training had begun: train.py's own check, run first, finds nothing.
     code = ("import runpy, sys; sys.path.insert(0, sys.argv[1]); sys.argv = sys.argv[2:]; "
-            "g = runpy.run_path(sys.argv[0]); module = g['fit'].__globals__; "
-            "module['training_images'] = lambda folder: module['list_images'](folder); "
+            "g = runpy.run_path(sys.argv[0]); module = g['main'].__globals__; "
+            "module['training_images'] = lambda folder: sorted(folder.glob('*.png')); "
             "sys.exit(g['run'](g['main'], 'train.py'))")
     result = subprocess.run([sys.executable, "-c", code, str(REPO), str(REPO / "train.py"),
                              "--epochs", "1", "--batch-size", "4", "--width", "8"],
