@@ -26,7 +26,7 @@ from colorizer.scripts import prepare_photos  # noqa: E402
 
 keras = import_keras()  # without TensorFlow's load-time log lines
 import tensorflow as tf  # noqa: E402
-from speed import StepClock  # noqa: E402
+from step_clock import StepClock  # noqa: E402
 
 WARMUP_STEPS, PROFILED_STEPS = 10, 20
 # (substring of an op type, the kind it is counted under), first match wins; else "other".

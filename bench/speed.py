@@ -29,6 +29,7 @@ from colorizer.config import SHARED_SAMPLE_DIR as SHARED  # noqa: E402
 from colorizer import import_keras  # noqa: E402
 from colorizer.config import DECODER_FILE, ModelConfig, RunConfig  # noqa: E402
 from colorizer.scripts import run_script  # noqa: E402
+from step_clock import StepClock  # noqa: E402
 
 keras = import_keras()  # without TensorFlow's load-time log lines
 TRAIN_IMAGES = 19_600
@@ -41,23 +42,6 @@ def timed(script, *args):
     start = time.perf_counter()
     run_script(script, *args)
     return time.perf_counter() - start
-
-
-class StepClock(keras.callbacks.Callback):
-    """The time at the end of every training step. Steps are timed inside one fit: a new
-    iterator first refills the shuffle buffer with the whole set (seconds), which a real run
-    does once an epoch, so timing whole fit calls would count that against a few steps."""
-
-    def __init__(self):
-        super().__init__()
-        self.ends = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.ends.append(time.perf_counter())
-
-    def images_per_s(self, skip, batch_size):
-        ends = self.ends[skip - 1:]
-        return (len(ends) - 1) * batch_size / (ends[-1] - ends[0])
 
 
 def peak_gflops(tf):
