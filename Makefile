@@ -1,6 +1,7 @@
 # The README's commands. Each builds .venv from requirements.txt first, if needed.
 #   make figure  the released model on test_images/, and the README's picture from it (seconds)
-#   make demo    the four scripts on the photos bundled with the dependencies (a few minutes)
+#   make demo    the four scripts on the photos bundled with the dependencies (a few minutes),
+#                into demo/ alone: a user's images/, models/ and test_output/ are never touched
 #   make test    the test suite (installs Debian's chromium for the gallery's browser test)
 #   make release trains the released model from ../shared/data (hours) into pretrained/
 PYTHON ?= python3
@@ -8,6 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_EPOCHS := 150
 DEMO_SAMPLES := 3
+DEMO := demo
 FIGURE_SAMPLES := 3
 # grayscale photos first, then color ones the released model never saw
 FIGURE_PHOTOS := camera.png coins.png grass.png clock.png chelsea.png coffee.png astronaut.png
@@ -22,10 +24,11 @@ $(VENV)/installed: requirements.txt
 	touch $@
 
 demo: $(VENV)/installed
-	$(BIN)/python cleanup_data.py --source samples
-	$(BIN)/python augment_data.py
-	$(BIN)/python train.py --epochs $(DEMO_EPOCHS)
-	$(BIN)/python test.py --samples $(DEMO_SAMPLES) --seed 0
+	$(BIN)/python cleanup_data.py --source samples --output $(DEMO)/images
+	$(BIN)/python augment_data.py --images $(DEMO)/images
+	$(BIN)/python train.py --images $(DEMO)/images --models $(DEMO)/models --epochs $(DEMO_EPOCHS)
+	$(BIN)/python test.py --models $(DEMO)/models --output $(DEMO)/test_output \
+		--samples $(DEMO_SAMPLES) --seed 0
 
 figure: $(VENV)/installed
 	$(BIN)/python test.py --models pretrained --samples $(FIGURE_SAMPLES) --seed 0

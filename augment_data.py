@@ -51,7 +51,7 @@ def main():
             present += len(targets)
             continue
         try:
-            with Image.open(path) as img:
+            with Image.open(path, formats=["PNG"]) as img:
                 crops = corner_crops(img.convert("RGB"))
         except UNREADABLE as err:
             print(f"augment_data.py: skipped {path}: {unreadable_reason(path, err)}", file=sys.stderr)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from colorizer import config
 from colorizer.cli import (Interrupted, Interruption, ignore_interrupts, path_option, positive_int,
-                           run, up_to)
+                           run, stall_watch, up_to)
 from colorizer.color import is_grayscale
 from colorizer.files import save_png
 from colorizer.images import (UNREADABLE, folders_overlap, is_whole_png, open_rgb, photo_name,
@@ -48,8 +48,11 @@ def download():
     import kagglehub
 
     target = Path(config.ARCHIVE_DIR).parents[1]
+    cache = Path(os.environ.get("KAGGLEHUB_CACHE", Path.home() / ".cache" / "kagglehub"))
+    stall = float(os.environ.get(config.DOWNLOAD_STALL_VARIABLE, config.DOWNLOAD_STALL_S))
     try:
-        kagglehub.dataset_download(config.KAGGLE_DATASET, output_dir=str(target))
+        with stall_watch([target, cache], stall):
+            kagglehub.dataset_download(config.KAGGLE_DATASET, output_dir=str(target))
     except Exception as err:  # no network, no credentials, a moved dataset: all end here
         reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
         sys.exit(f"cleanup_data.py: could not download {config.KAGGLE_DATASET} ({reason}); check "

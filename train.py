@@ -22,13 +22,11 @@ import sys
 import time
 from pathlib import Path
 
-from PIL import Image
-
 from colorizer import config, import_keras
-from colorizer.cli import (fraction, hold_signals, path_option, positive_float, positive_int, run,
-                           seed_value, up_to)
+from colorizer.cli import (available_memory, fraction, hold_signals, path_option, positive_float,
+                           positive_int, run, seed_value, up_to)
 from colorizer.config import ModelConfig, RunConfig
-from colorizer.images import split_by_original, whole_pngs
+from colorizer.images import common_side, split_by_original, whole_pngs
 
 MODEL_DEFAULTS, RUN_DEFAULTS = ModelConfig(), RunConfig()
 
@@ -87,14 +85,16 @@ def main():
     images_dir, models_dir = Path(args.images), Path(args.models)
     check_folders(images_dir, models_dir, args.resume)
     paths = training_images(images_dir)
-    size = image_size(paths)
+    size = common_side(paths)
     import_keras()  # TensorFlow's start-up log held back
     from colorizer import training
 
     strategy = training.start_strategy(args.strategy, on_wait=say)  # before other TF work
+    training.lock_models(models_dir, strategy)
     settings, model_config, epochs_done = (resumed_settings(args, models_dir, size) if args.resume
                                            else new_settings(args, size))
     train_paths, val_paths = split_by_original(paths, settings.val_fraction, settings.seed)
+    check_memory(size, min(settings.batch_size, len(train_paths)))
     vae = (training.load_checkpoint(models_dir, strategy) if args.resume else
            training.new_model(model_config, settings, train_paths, strategy, models_dir))
     training.set_seed(settings.seed + epochs_done)  # a resumed run draws anew
@@ -125,6 +125,9 @@ def check_folders(images_dir, models_dir, resume):
                  f"overwrites: choose another folder (test.py uses {config.MODELS_DIR}/ first)")
     if models_dir.exists() and not models_dir.is_dir():
         sys.exit(f"train.py: {models_dir} is a file, not a folder: choose another --models")
+    if links := [name for name in config.MODELS_FILES if (models_dir / name).is_symlink()]:
+        sys.exit(f"train.py: {models_dir / links[0]} is a link: train.py writes its files there "
+                 "itself, never through a link; move it or choose another --models")
     if resume and not (models_dir / config.CHECKPOINT_FILE).is_file():
         sys.exit(f"train.py: no checkpoint at {models_dir / config.CHECKPOINT_FILE}: train once "
                  "without --resume")
@@ -142,22 +145,17 @@ def training_images(images_dir):
     return paths
 
 
-def image_size(paths):
-    """The common side of the training images; exits with one line if they differ."""
-    sizes = {}
-    for path in paths:
-        with Image.open(path) as img:
-            sizes.setdefault(img.size, path)
-    if len(sizes) > 1:
-        (a, pa), (b, pb) = list(sizes.items())[:2]
-        sys.exit(f"train.py: images differ in size ({pa.name} is {a}, {pb.name} is {b}); "
-                 "re-run cleanup_data.py and augment_data.py into an empty folder")
-    (width, height), path = next(iter(sizes.items()))
-    if width != height or width % config.SIZE_MULTIPLE:
-        sys.exit(f"train.py: {path.name} is {width}x{height}; training needs squares whose "
-                 f"side is a multiple of {config.SIZE_MULTIPLE}: run cleanup_data.py --size "
-                 f"{config.IMAGE_SIZE}")
-    return width
+def check_memory(size, batch):
+    """Exits with one line, before any work, where training would need more memory than this
+    machine (or its container) has free: the backbone reads twice the side, so large images
+    take gigabytes."""
+    need = config.TRAIN_MEMORY_BYTES + size**2 * (config.TRAIN_MEMORY_PER_PIXEL
+                                                  + batch * config.TRAIN_MEMORY_PER_BATCH_PIXEL)
+    if need > (free := available_memory()):
+        sys.exit(f"train.py: training on {size}-px images in batches of {batch} needs about "
+                 f"{need / 2**30:.1f} GB, more than the {free / 2**30:.1f} GB free here: use "
+                 f"smaller images (cleanup_data.py --size {config.IMAGE_SIZE}) or a smaller "
+                 "--batch-size")
 
 
 def given(args, names):

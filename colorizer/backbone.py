@@ -11,7 +11,10 @@ registered class chosen by ModelConfig.backbone; its model gives {map name: map}
 
 import collections
 import functools
+import hashlib
+import math
 import pickle
+import re
 import struct
 
 import numpy as np
@@ -80,7 +83,7 @@ def read_state_dict(path):
         except WeightsError:
             raise
         except (pickle.UnpicklingError, EOFError, struct.error, AttributeError, TypeError,
-                KeyError, ValueError) as err:
+                KeyError, ValueError, OverflowError, MemoryError) as err:
             raise WeightsError(f"it is not a state dict ({type(err).__name__}: {err})") from None
 
 
@@ -98,23 +101,37 @@ def _read_state_dict(f):
     arrays = {}
     for name, (key, offset, shape, stride) in state.items():
         flat = storages[key]
-        # as_strided reads wherever it is told: a view must lie inside its storage
+        # as_strided reads wherever it is told: a view must lie inside its storage, and hold no
+        # more numbers than it (a stride of 0 repeats one; a weight never does)
         last = offset + sum((n - 1) * s for n, s in zip(shape, stride))
-        if min((offset, *shape, *stride), default=0) < 0 or (0 not in shape and last >= len(flat)):
+        if (min((offset, *shape, *stride), default=0) < 0
+                or (0 not in shape and (last >= len(flat) or math.prod(shape) > len(flat)))):
             raise WeightsError(f"its tensor {name} lies outside its storage")
         strides = [s * flat.itemsize for s in stride]
         arrays[name] = np.lib.stride_tricks.as_strided(flat[offset:], shape, strides).copy()
     return arrays
 
 
-@functools.cache
-def _weights():
-    path = weights_path()
+def read_weights(path):
+    """read_state_dict of the package's file, whose name carries the first hex digits of its
+    SHA-256 (torch hub's convention): a file whose bytes changed (damaged storage, a bad copy)
+    is a WeightsError, not a backbone that sees wrongly."""
     try:
+        if name_digest := re.search(r"-([0-9a-f]{8,})\.[a-z]+$", str(path)):
+            with open(path, "rb") as f:
+                digest = hashlib.file_digest(f, "sha256").hexdigest()
+            if not digest.startswith(name_digest[1]):
+                raise WeightsError(f"its SHA-256 begins {digest[:8]}, not the {name_digest[1]} "
+                                   "its name carries: the file is damaged")
         return read_state_dict(path)
     except WeightsError as err:
         raise WeightsError(f"{path} is not EfficientNet-Lite0's weights ({err}): reinstall "
                            f"{PACKAGE}") from None
+
+
+@functools.cache
+def _weights():
+    return read_weights(weights_path())
 
 
 def _conv_bn(x, state, conv, bn, name, strides=1, depthwise=False, relu6=True):

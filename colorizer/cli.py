@@ -2,10 +2,13 @@
 argparse line, exit 2), and main run so that an error of the disk is one line naming its cause."""
 
 import argparse
+import contextlib
 import errno
 import os
 import signal
 import sys
+import threading
+from pathlib import Path
 
 from . import UserError
 
@@ -66,8 +69,102 @@ def seed_value(text):
     return value
 
 
-class Interrupted(Exception):
-    """A run stopped by SIGINT or SIGTERM: run() prints one line and exits 128 + the signal."""
+def available_memory(proc="/proc"):
+    """Bytes this process may still take: what the system has available, or less where its
+    memory control group (cgroup v2 or v1, as containers set them) or one above it is limited.
+    Each group is found where this process's mounts show it (proc/self/mountinfo)."""
+    with open(f"{proc}/meminfo") as f:
+        free = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    try:
+        groups = [line.split(":", 2) for line in Path(proc, "self", "cgroup").read_text().split("\n")
+                  if line.count(":") >= 2]
+        mounts = Path(proc, "self", "mountinfo").read_text().splitlines()
+    except OSError:
+        return free
+    for mount in mounts:
+        fields = mount.split()
+        tail = fields[fields.index("-") + 1:]
+        if tail[0] == "cgroup2":
+            path = next((p for _, kinds, p in groups if kinds == ""), None)
+            files = ("memory.max", "memory.current", "inactive_file")
+        elif tail[0] == "cgroup" and "memory" in tail[2].split(","):
+            path = next((p for _, kinds, p in groups if "memory" in kinds.split(",")), None)
+            files = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+        else:
+            continue
+        root, point = Path(fields[3]), Path(fields[4])
+        if path is None:
+            continue
+        # A container's mount shows its own group as the root: the levels above are not there.
+        inside = Path(path).relative_to(root) if Path(path).is_relative_to(root) else Path()
+        for level in [point / inside, *(point / inside).parents]:
+            free = min(free, _group_room(level, *files))
+            if level == point:
+                break
+    return free
+
+
+def _group_room(folder, limit_file, usage_file, reclaimable):
+    """What a control group's limit leaves (limit − usage + its reclaimable file pages), or
+    infinity where it has no limit or no such files."""
+    try:
+        limit = int((folder / limit_file).read_text())  # "max": no limit, a ValueError
+        usage = int((folder / usage_file).read_text())
+    except (OSError, ValueError):
+        return float("inf")
+    try:
+        stat = dict(line.split()[:2] for line in (folder / "memory.stat").read_text().splitlines()
+                    if line.strip())
+        usage -= int(stat.get(reclaimable, 0))
+    except (OSError, ValueError):
+        pass
+    return max(limit - usage, 0)
+
+
+class Stalled(Exception):
+    """A download that received nothing for a while (stall_watch)."""
+
+
+@contextlib.contextmanager
+def stall_watch(folders, seconds):
+    """Raises Stalled in this (the main) thread, even inside a blocking read, where the bytes
+    under folders stop growing for `seconds`: a network that accepts a connection and never
+    answers (a stalled proxy, a captive portal) would otherwise keep a download waiting
+    forever, and not every library a download goes through sets a time-out."""
+    def on_alarm(signum, frame):
+        raise Stalled(f"nothing arrived for {seconds:g} s: a stalled network or proxy?")
+
+    def size():
+        return sum(f.stat().st_size for folder in folders if Path(folder).is_dir()
+                   for f in Path(folder).rglob("*") if f.is_file())
+
+    done, main = threading.Event(), threading.main_thread().ident
+
+    def watch():
+        last, quiet = size(), 0.0
+        while not done.wait(0.5):
+            now = size()
+            quiet = 0.0 if now != last else quiet + 0.5
+            last = now
+            if quiet >= seconds:
+                signal.pthread_kill(main, signal.SIGALRM)
+                return
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
+        signal.signal(signal.SIGALRM, previous)
+
+
+class Interrupted(BaseException):
+    """A run stopped by SIGINT or SIGTERM: run() prints one line and exits 128 + the signal.
+    Not an Exception, as KeyboardInterrupt is not: a handler of errors (`except Exception`
+    around a model's loading, say) must never take an interruption for a damaged file."""
 
     def __init__(self, name, outcome=""):
         super().__init__(name)

@@ -24,6 +24,10 @@ MAPS_CACHE_DIR = "backbone_maps"
 HISTORY_CSV = "history.csv"  # every epoch's losses, beside the models
 HISTORY_PNG = "history.png"
 PREVIEW_PNG = "preview.png"  # fixed validation photos: gray, samples, original
+# What train.py writes into its models folder: none of them may be a link, which a write (Keras'
+# CSV logger appends in place) or a deletion (of an old set of maps) would go through.
+MODELS_FILES = (VAE_FILE, ENCODER_FILE, DECODER_FILE, CHECKPOINT_FILE, CHECKPOINT_STATE_FILE,
+                MAPS_CACHE_DIR, HISTORY_CSV, HISTORY_PNG, PREVIEW_PNG)
 
 # test.py's outputs: its record, per photo, of the files it wrote, and what it writes beside them
 OUTPUTS_FILE = "outputs.json"
@@ -33,6 +37,8 @@ GALLERY_FILE = "index.html"
 GALLERY_DIR = "gallery"  # the gray inputs and originals the page shows beside the samples
 
 KAGGLE_DATASET = "deeptrial/miniimagenet"
+# cleanup_data.py --download gives up after this many seconds without a byte (a test shortens it)
+DOWNLOAD_STALL_VARIABLE, DOWNLOAD_STALL_S = "COLORIZER_DOWNLOAD_STALL", 60
 SAMPLES_SOURCE = "samples"  # --source value meaning "the photos bundled in the dependencies"
 ARCHIVE_LAYOUT = f"unpack it so that {ARCHIVE_DIR}/<wnid>/*.JPEG exists"
 DATASET_HINT = (f"run with --download, or download the Kaggle dataset {KAGGLE_DATASET} and "
@@ -135,6 +141,13 @@ class RunConfig:
     val_fraction: float = 0.1  # share of original photos (with their crops) held out
     color_stats_photos: int = 2000  # training images whose colors tell how common each color is
     preview_photos: int = 4  # validation photos shown in models/preview.png after every epoch
+
+
+# train.py's peak memory: a fixed part, then per pixel of an image's side squared, a part for the
+# maps' pass and the preview and a part for each image of a batch; measured at 112 to 1024 px
+# with the backbone, rounded up (docs/speed.md, "Training memory").
+TRAIN_MEMORY_BYTES = 1.6e9
+TRAIN_MEMORY_PER_PIXEL, TRAIN_MEMORY_PER_BATCH_PIXEL = 2000, 520
 
 
 def registered(table, name):

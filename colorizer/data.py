@@ -2,11 +2,14 @@
 backbone's map}, chroma), streamed and cached as uint8; the backbone's maps computed once per
 image, and kept on disk for the next run on the same images."""
 
+import errno
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +17,10 @@ import tensorflow as tf
 
 from .color import rgb_to_chroma, rgb_to_gray
 
-MAPS_BATCH = 64  # images per backbone call while filling the maps' cache
-CACHE_NAME = re.compile(r"maps-[0-9a-f]{16}(\.tmp\d+)?")  # the sets backbone_maps writes
+# Pixels per backbone call while filling the maps' cache: 64 images at 112 px, fewer as they grow,
+# so that the pass takes the same memory at any size (the backbone reads twice the side).
+MAPS_BATCH_PIXELS = 64 * 112**2
+CACHE_NAME = re.compile(r"maps-[0-9a-f]{16}(\.tmp\w+)?")  # the sets backbone_maps writes
 
 
 def _split_batch(batch_rgb):
@@ -32,7 +37,7 @@ def _read_images(paths, size):
     return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def backbone_maps(backbone, paths, size, cache=None):
+def backbone_maps(backbone, paths, size, cache=None, log=print):
     """The frozen backbone's maps of every image, {map name: float16 array (N, ...)}: the gray
     is not augmented at random while training, so each image's maps are the same every epoch
     and are computed once. About 138 KB an image at 112 px; {} for no backbone.
@@ -40,16 +45,38 @@ def backbone_maps(backbone, paths, size, cache=None):
     cache: cache_folder's answer for these images, where they are kept on disk, memory-mapped:
     read from there if an earlier run left them, else written there for the next run on the same
     images (--resume, other settings), instead of running the backbone again for minutes. None,
-    or too little free disk: in memory, for this run."""
+    or too little free disk: in memory, for this run. A set that is damaged (cut short by a
+    copy, not the maps of these images) is only a cache: log says so, and it is made again."""
     if backbone is None or not paths:
         return {}
     shapes = {name: (len(paths), *shape) for name, shape in _map_shapes(backbone).items()}
-    if cache is not None and not cache.is_dir() and _room_for(shapes.values(), cache.parent):
-        _write_cache(cache, shapes, lambda maps: _fill_maps(backbone, paths, size, maps))
     if cache is not None and cache.is_dir():
-        return {name: np.load(cache / f"{name}.npy", mmap_mode="r") for name in shapes}
+        maps, problem = _read_cache(cache, shapes)
+        if maps is not None:
+            return maps
+        log(f"the backbone's maps in {cache}/ are damaged ({problem}): made again")
+        shutil.rmtree(cache)
+    if cache is not None and _room_for(shapes.values(), cache.parent):
+        _write_cache(cache, shapes, lambda maps: _fill_maps(backbone, paths, size, maps))
+        return _read_cache(cache, shapes)[0]
     return _fill_maps(backbone, paths, size,
                       {name: np.empty(shape, np.float16) for name, shape in shapes.items()})
+
+
+def _read_cache(folder, shapes):
+    """({map name: the memory-mapped maps in folder}, None), or (None, what is wrong) where a
+    file is missing, damaged, or not of its shape and type."""
+    maps = {}
+    for name, shape in shapes.items():
+        path = folder / f"{name}.npy"
+        try:
+            maps[name] = np.load(path, mmap_mode="r")
+        except (OSError, ValueError, EOFError) as err:
+            return None, f"{path.name}: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+        if maps[name].shape != shape or maps[name].dtype != np.float16:
+            return None, (f"{path.name} holds {maps[name].dtype} {maps[name].shape}, not "
+                          f"float16 {shape}")
+    return maps, None
 
 
 def _map_shapes(backbone):
@@ -69,7 +96,8 @@ def _fill_maps(backbone, paths, size, maps):
     """Each image's maps into its row of maps ({map name: array (N, ...)}), batch by batch."""
     read_maps = tf.function(lambda gray: backbone(gray, training=False),
                             input_signature=[tf.TensorSpec((None, size, size, 1), tf.float32)])
-    batches = _read_images(paths, size).batch(MAPS_BATCH).prefetch(2).as_numpy_iterator()
+    batch = max(1, MAPS_BATCH_PIXELS // size**2)
+    batches = _read_images(paths, size).batch(batch).prefetch(2).as_numpy_iterator()
     for indices, rgb in batches:
         for name, batch_maps in read_maps(rgb_to_gray(rgb)[..., None].astype(np.float32)).items():
             maps[name][indices] = batch_maps.numpy()
@@ -89,10 +117,9 @@ def _write_cache(folder, shapes, fill):
     """fill({map name: memory-mapped array of its shape}) in a temporary folder that then takes
     folder's name, whole or not at all; the other sets this program wrote beside it are removed."""
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
+    tmp = Path(tempfile.mkdtemp(prefix=f"{folder.name}.tmp", dir=folder.parent))
     try:
-        tmp.mkdir()
-        maps = {name: np.lib.format.open_memmap(tmp / f"{name}.npy", "w+", np.float16, shape)
+        maps = {name: _allocated_memmap(tmp / f"{name}.npy", shape)
                 for name, shape in shapes.items()}
         for m in fill(maps).values():
             m.flush()
@@ -104,6 +131,22 @@ def _write_cache(folder, shapes, fill):
     for old in folder.parent.iterdir():
         if old != folder and CACHE_NAME.fullmatch(old.name):
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _allocated_memmap(path, shape):
+    """A float16 .npy of shape at path, memory-mapped, its blocks taken on the disk before any
+    is written: a disk that fills while a sparse file's pages are written kills the process
+    (SIGBUS), where this is an OSError naming the file."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(
+            np.dtype(np.float16)), "fortran_order": False, "shape": shape})
+        try:
+            os.posix_fallocate(f.fileno(), 0, f.tell() + 2 * math.prod(shape))
+        except OSError as err:
+            if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system that cannot
+                raise OSError(err.errno, err.strerror, str(path)) from None
+            f.truncate(f.tell() + 2 * math.prod(shape))
+    return np.lib.format.open_memmap(path, "r+")
 
 
 def make_dataset(paths, size, batch_size, shuffle, seed=None, drop_remainder=False, maps=None):

@@ -1,16 +1,24 @@
 """Files this program writes: whole or not at all (atomic), PNGs encoded fast. No TensorFlow here."""
 
 import contextlib
+import fcntl
 import functools
 import os
 import struct
 import tempfile
+import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from . import UserError
+
 PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the empty IEND chunk that closes every PNG
+# A member of a .keras file (a zip) that inflates past this many bytes, and to this many times
+# what it takes in the file, would exhaust memory as Keras reads it: a decompression bomb. A
+# model's weights barely compress; its config.json is kilobytes.
+MAX_INFLATED_BYTES, MAX_INFLATION = 256 * 2**20, 100
 
 
 @contextlib.contextmanager
@@ -98,3 +106,44 @@ def save_text(text, path):
     """Write a text file atomically."""
     with atomic_write(path, "w") as f:
         f.write(text)
+
+
+def inflation_problem(path):
+    """Why the .keras file at path would take far more memory to open than its size says (a
+    member that inflates past MAX_INFLATED_BYTES, MAX_INFLATION times its stored bytes), or None.
+    Reads only the zip's directory; a file that is no zip is Keras' to refuse."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None
+    for member in members:
+        if (member.file_size > MAX_INFLATED_BYTES
+                and member.file_size > MAX_INFLATION * max(member.compress_size, 1)):
+            return (f"its {member.filename} inflates to {member.file_size / 2**30:.1f} GB from "
+                    f"{member.compress_size / 2**20:.1f} MB, a decompression bomb")
+    return None
+
+
+def lock_folder(folder, busy):
+    """folder (made if need be) to this process alone; UserError(busy) where another process
+    holds it. The lock is on the folder itself, so nothing is left in it; it lasts until the
+    returned descriptor is closed or the process ends (the system drops it when a process dies)."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UserError(busy) from None
+    return fd
+
+
+@contextlib.contextmanager
+def folder_lock(folder, busy):
+    """lock_folder while the block runs."""
+    fd = lock_folder(folder, busy)
+    try:
+        yield
+    finally:
+        os.close(fd)

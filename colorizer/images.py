@@ -6,20 +6,29 @@ No TensorFlow here: cleanup_data.py and augment_data.py use this module alone.
 
 import hashlib
 import os
-import random
 import re
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import UserError
+from .cli import available_memory
 from .color import rgb_to_gray
-from .config import FULL_RES_BYTES_PER_PIXEL, IMAGE_SIZE, MIN_SIDE, PHOTO_THREADS
+from .config import FULL_RES_BYTES_PER_PIXEL, IMAGE_SIZE, MIN_SIDE, PHOTO_THREADS, SIZE_MULTIPLE
 from .files import PNG_END
 
-# Everything Pillow raises for a file it cannot decode, its decompression-bomb guard included.
-UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
+# Whatever Pillow raises for a file it cannot decode: its plugins raise errors of many kinds for
+# damaged files (a damaged AVIF raises RuntimeError), and one bad photo must only be skipped.
+# An interruption is no Exception (colorizer.cli.Interrupted) and passes.
+UNREADABLE = (Exception,)
+# The formats a photo comes in. Pillow opens others by their content whatever a file's name,
+# among them PostScript, which it hands to Ghostscript, a program: never opened here.
+# (JPEG's opener also opens a camera's MPO.)
+PHOTO_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "AVIF", "JPEG2000", "PPM",
+                 "TGA", "PCX", "SGI", "ICO", "QOI", "PSD")
 
 # Color photos shipped inside the dependencies, so the pipeline runs with no download.
 _SKIMAGE_PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "ihc.png",
@@ -67,9 +76,9 @@ def open_rgb(path, size=None):
     """Open any image Pillow reads, rotated upright by its EXIF tag, as RGB on white.
 
     size lets a JPEG decode at a reduced scale that is still at least size×size (draft mode).
-    Raises one of UNREADABLE for a file that is not a whole, sane image.
+    Raises one of UNREADABLE for a file that is not a whole, sane image of PHOTO_FORMATS.
     """
-    img = Image.open(path)
+    img = Image.open(path, formats=PHOTO_FORMATS)
     if size is not None and img.format == "JPEG":
         img.draft("RGB", (size, size))
     img = ImageOps.exif_transpose(img)
@@ -107,7 +116,7 @@ def unreadable_reason(path, err):
     if Path(path).stat().st_size == 0:
         return "empty file"
     if isinstance(err, UnidentifiedImageError):
-        return "not an image Pillow can read"
+        return f"not an image in a photo format ({', '.join(PHOTO_FORMATS[:4])}, ...)"
     if isinstance(err, Image.DecompressionBombError):
         return "too many pixels (possible decompression bomb)"
     return str(err).split("\n")[0] or type(err).__name__
@@ -173,9 +182,9 @@ def png_damage(path):
     if not is_whole_png(path):
         return "empty or cut short"
     try:
-        with Image.open(path) as img:
+        with Image.open(path, formats=["PNG"]) as img:
             img.verify()  # every chunk's checksum
-        with Image.open(path) as img:
+        with Image.open(path, formats=["PNG"]) as img:
             img.load()  # every pixel
     except UNREADABLE as err:
         return f"damaged ({unreadable_reason(path, err)})"
@@ -199,12 +208,34 @@ def whole_pngs(folder, on_damaged):
     return [path for path, reason in zip(paths, damage) if not reason]
 
 
+def common_side(paths):
+    """The side of the training PNGs at paths, squares of one size; UserError where they differ
+    or are not squares a multiple of SIZE_MULTIPLE a side."""
+    sizes = {}
+    for path in paths:
+        with Image.open(path, formats=["PNG"]) as img:
+            sizes.setdefault(img.size, path)
+    if len(sizes) > 1:
+        (a, pa), (b, pb) = list(sizes.items())[:2]
+        raise UserError(f"images differ in size ({pa.name} is {a}, {pb.name} is {b}); re-run "
+                        "cleanup_data.py and augment_data.py into an empty folder")
+    (width, height), path = next(iter(sizes.items()))
+    if width != height or width % SIZE_MULTIPLE:
+        raise UserError(f"{path.name} is {width}x{height}; training needs squares whose side is "
+                        f"a multiple of {SIZE_MULTIPLE}: run cleanup_data.py --size {IMAGE_SIZE}")
+    return width
+
+
 def split_by_original(paths, val_fraction, seed):
-    """Split paths into (train, val) so all crops of one original photo land on the same side."""
-    groups = sorted({original_stem(p) for p in paths})
-    random.Random(seed).shuffle(groups)
-    n_val = min(len(groups) - 1, max(1, round(len(groups) * val_fraction)))
-    val_groups = set(groups[:n_val])
+    """Split paths into (train, val) so all crops of one original photo land on the same side.
+    Each original's side follows from a hash of its name and the seed alone, so photos added
+    later never move one across (a --resume on more photos keeps its validation photos); with
+    two originals or more, at least one is held out."""
+    def share(stem):
+        return zlib.crc32(f"{seed}:{stem}".encode()) / 2**32
+
+    groups = sorted({original_stem(p) for p in paths}, key=share)
+    val_groups = {g for g in groups if share(g) < val_fraction} or set(groups[:len(groups) > 1])
     train = [p for p in paths if original_stem(p) not in val_groups]
     val = [p for p in paths if original_stem(p) in val_groups]
     return train, val
@@ -218,7 +249,7 @@ def folders_overlap(a, b):
 
 def load_array(path):
     """A PNG from images/ as uint8 RGB (H, W, 3)."""
-    with Image.open(path) as img:
+    with Image.open(path, formats=["PNG"]) as img:
         return np.asarray(img.convert("RGB"))
 
 
@@ -257,14 +288,14 @@ def read_photo(path, size, full_res):
 
 
 def too_big(path, free=None):
-    """Why coloring path at its own size would not fit in `free` bytes (default: the memory
-    free now) with PHOTO_THREADS photos at a time, or None. Reads only the header."""
-    with Image.open(path) as img:
+    """Why coloring path at its own size would not fit in `free` bytes (default: what this
+    process may still take, colorizer.cli.available_memory) with PHOTO_THREADS photos at a
+    time, or None. Reads only the header."""
+    with Image.open(path, formats=PHOTO_FORMATS) as img:
         width, height = img.size
     need = width * height * FULL_RES_BYTES_PER_PIXEL * PHOTO_THREADS
     if free is None:
-        with open("/proc/meminfo") as f:
-            free = next(int(n.split()[1]) * 1024 for n in f if n.startswith("MemAvailable:"))
+        free = available_memory()
     if need <= free:
         return None
     return (f"{width}x{height} pixels: coloring it at full size needs about {need / 2**30:.1f} "

@@ -10,6 +10,7 @@ from . import UserError, import_keras
 from .backbone import BACKBONES, backbone_model, map_shapes
 from .color import merge
 from .config import DECODER_BATCH, SIZE_MULTIPLE, TEMPERATURE, Z_REGIONS_LAYER
+from .files import inflation_problem
 
 
 def prior_z(n_photos, samples, latent_dim, seed=None, temperature=TEMPERATURE, regions=1):
@@ -62,6 +63,9 @@ class Colorizer:
     def load(cls, path):
         """The decoder in path, loaded in safe mode; NotADecoder in one line where it cannot be
         loaded or is not a decoder."""
+        if problem := inflation_problem(path):
+            raise NotADecoder(f"{path} is not a loadable Keras model ({problem}); run train.py "
+                              "again")
         keras = import_keras()
         try:
             decoder = keras.saving.load_model(path)  # safe mode stays on

@@ -2,8 +2,6 @@
 photo's file names, and the manifest (outputs.json) of what a run wrote there, so that the next
 run removes those files it does not write again, and nothing else. No TensorFlow here."""
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -12,7 +10,7 @@ from pathlib import Path
 
 from . import UserError
 from .config import GALLERY_DIR, GALLERY_FILE, HUE_FILE, METRICS_FILE, OUTPUTS_FILE
-from .files import save_png, save_text
+from .files import folder_lock, save_png, save_text
 from .images import folders_overlap
 
 REPORTS = [GALLERY_FILE, METRICS_FILE, HUE_FILE]  # the page and tables a run may write
@@ -143,21 +141,10 @@ class OutputFolder:
         """Whether path, links resolved, lies inside this folder (its colors would replace it)."""
         return Path(path).resolve().is_relative_to(self.path.resolve())
 
-    @contextlib.contextmanager
     def lock(self):
-        """The folder to this run alone: a second test.py into it is refused in one line. The
-        lock is on the folder itself, so nothing is left in it."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        folder = os.open(self.path, os.O_RDONLY)
-        try:
-            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserError(f"another test.py is writing into {self.path}/: wait for it to "
-                            "finish or choose another --output") from None
-        try:
-            yield self
-        finally:
-            os.close(folder)
+        """The folder to this run alone: a second test.py into it is refused in one line."""
+        return folder_lock(self.path, f"another test.py is writing into {self.path}/: wait for "
+                                      "it to finish or choose another --output")
 
     def claim(self, paths, samples):
         """Each photo's output stem, once no name this run writes holds a file that test.py did

@@ -19,6 +19,7 @@ from .config import (CHECKPOINT_FILE, DECODER_FILE, ENCODER_FILE, HISTORY_CSV, M
                      VAE_FILE)
 from .data import backbone_maps, cache_folder, make_dataset
 from .distribute import ClusterError, is_chief, make_strategy, worker_name
+from .files import inflation_problem, lock_folder
 from .images import UNREADABLE, is_crop, load_array, png_damage, training_colors
 from .model import build_cvae, needs_color_statistics, with_builtin_layers
 
@@ -30,6 +31,14 @@ def start_strategy(name, on_wait):
         return make_strategy(name, on_wait=on_wait)
     except ClusterError as err:
         raise UserError(str(err)) from None
+
+
+def lock_models(models_dir, strategy):
+    """On the chief, models_dir to this process alone until it ends: a second train.py into it
+    is a UserError, where both would save and one run's models, checkpoint and maps be lost."""
+    if is_chief(strategy):
+        lock_folder(models_dir, f"another train.py is writing into {models_dir}/: wait for it "
+                                "to finish or choose another --models")
 
 
 def set_seed(value):
@@ -57,12 +66,15 @@ def new_model(model_config, settings, train_paths, strategy, models_dir):
 def load_checkpoint(models_dir, strategy):
     """The whole model saved after the last epoch, with its optimizer state."""
     path = models_dir / CHECKPOINT_FILE
+    problem = inflation_problem(path)
     try:
+        if problem:
+            raise UserError(problem)
         with strategy.scope():
             return keras.saving.load_model(path)
     except Exception as err:  # a damaged file fails deep inside Keras in many ways
-        raise UserError(f"{path} is not a loadable model ({type(err).__name__}); train again "
-                        "without --resume") from None
+        raise UserError(f"{path} is not a loadable model ({problem or type(err).__name__}); "
+                        "train again without --resume") from None
 
 
 # -- the input ----------------------------------------------------------------------------------
@@ -83,7 +95,7 @@ def datasets(train_paths, val_paths, model_config, settings, strategy, models_di
         log(f"the backbone's maps of the {len(paths)} images are an earlier run's, in {cache}/"
             if cache and cache.is_dir() else f"the backbone reads the {len(paths)} images once")
     try:
-        maps = backbone_maps(backbone, paths, size, cache)
+        maps = backbone_maps(backbone, paths, size, cache, log=log)
     except tf.errors.OpError as err:
         stop_unreadable(err, paths, models_dir)
     n_train = len(train_paths)
