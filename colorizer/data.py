@@ -37,7 +37,7 @@ def _read_images(paths, size):
     return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE)
 
 
-def backbone_maps(backbone, paths, size, cache=None, log=print):
+def backbone_maps(backbone, paths, size, cache=None, log=lambda line: None):
     """The frozen backbone's maps of every image, {map name: float16 array (N, ...)}: the gray
     is not augmented at random while training, so each image's maps are the same every epoch
     and are computed once. About 138 KB an image at 112 px; {} for no backbone.
@@ -46,16 +46,22 @@ def backbone_maps(backbone, paths, size, cache=None, log=print):
     read from there if an earlier run left them, else written there for the next run on the same
     images (--resume, other settings), instead of running the backbone again for minutes. None,
     or too little free disk: in memory, for this run. A set that is damaged (cut short by a
-    copy, not the maps of these images) is only a cache: log says so, and it is made again."""
+    copy, not the maps of these images) is only a cache: it is made again. log(line): where the
+    maps come from, for the user, before the minutes the backbone may take."""
     if backbone is None or not paths:
         return {}
     shapes = {name: (len(paths), *shape) for name, shape in _map_shapes(backbone).items()}
     if cache is not None and cache.is_dir():
         maps, problem = _read_cache(cache, shapes)
         if maps is not None:
+            log(f"the backbone's maps of the {len(paths)} images are an earlier run's, in "
+                f"{cache}/")
             return maps
-        log(f"the backbone's maps in {cache}/ are damaged ({problem}): made again")
+        log(f"the backbone's maps in {cache}/ are damaged ({problem}): it reads the "
+            f"{len(paths)} images again")
         shutil.rmtree(cache)
+    else:
+        log(f"the backbone reads the {len(paths)} images once")
     if cache is not None and _room_for(shapes.values(), cache.parent):
         _write_cache(cache, shapes, lambda maps: _fill_maps(backbone, paths, size, maps))
         return _read_cache(cache, shapes)[0]

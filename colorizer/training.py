@@ -91,9 +91,6 @@ def datasets(train_paths, val_paths, model_config, settings, strategy, models_di
     backbone, paths = backbone_model(model_config.backbone, size), train_paths + val_paths
     cache = (cache_folder(models_dir / MAPS_CACHE_DIR, backbone, paths, size)
              if backbone is not None and is_chief(strategy) else None)
-    if backbone is not None:
-        log(f"the backbone's maps of the {len(paths)} images are an earlier run's, in {cache}/"
-            if cache and cache.is_dir() else f"the backbone reads the {len(paths)} images once")
     try:
         maps = backbone_maps(backbone, paths, size, cache, log=log)
     except tf.errors.OpError as err:

@@ -244,10 +244,11 @@ def test_a_damaged_map_cache_is_made_again(color_photos, tmp_path):
         told = []
         maps = backbone_maps(backbone, paths, size, cache, log=told.append)
         assert len(told) == 1 and told[0].startswith(f"the backbone's maps in {cache}/ are damaged")
+        assert told[0].endswith("): it reads the 3 images again")
         assert all(np.array_equal(in_memory[name], m) for name, m in maps.items())
         told.clear()
         backbone_maps(backbone, paths, size, cache, log=told.append)  # whole again
-        assert told == []
+        assert told == [f"the backbone's maps of the 3 images are an earlier run's, in {cache}/"]
 
 
 @contextlib.contextmanager
