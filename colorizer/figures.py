@@ -67,38 +67,92 @@ def plot_history(csv_path, png_path):
 
 
 def gallery_html(entries, metrics_by_photo, samples):
-    """A static page: per photo the gray input, the samples and the original (if in color),
-    with its metrics. entries: (title, gray file, [sample files], original file or None);
-    file names are relative to the page."""
-    link = lambda name: html.escape(quote(os.fsencode(Path(name).as_posix())))  # any bytes
-    cells = []
-    for title, gray, sample_files, original in entries:
-        figs = [(gray, "gray input")] + [(f, f"sample {i + 1}" + (" (z = 0)" if i == 0 else ""))
-                                        for i, f in enumerate(sample_files)]
-        if original:
-            figs.append((original, "original"))
-        imgs = "".join(f'<figure><img src="{link(f)}" alt="{html.escape(cap)}">'
-                       f"<figcaption>{html.escape(cap)}</figcaption></figure>" for f, cap in figs)
-        m = metrics_by_photo.get(title)
-        scores = ("" if m is None else
-                  f'<p class="m">PSNR {float(m["psnr"]):.2f} dB (gray {float(m["psnr_gray"]):.2f}, '
-                  f'best of {samples} {float(m["psnr_best"]):.2f}) · SSIM {float(m["ssim"]):.3f} · '
-                  f'colorfulness {float(m["colorfulness_first"]):.1f}, mean of all '
-                  f'{float(m["colorfulness"]):.1f} (original '
-                  f'{float(m["colorfulness_orig"]):.1f}) · diversity {float(m["diversity"]):.1f} · '
-                  f'hue hits {float(m["hue_hits_first"]):.2f}, best of {samples} '
-                  f'{float(m["hue_hits_best"]):.2f}</p>')
-        cells.append(f"<section><h2>{html.escape(title)}</h2>{scores}<div>{imgs}</div></section>")
-    return f"""<!doctype html>
+    """A static page to compare and choose, opened from the file system with no server: per
+    photo a viewer at least 512 px wide whose slider moves between the gray input and the chosen
+    colorization, the samples (and the original, if in color) to choose from by a click or the
+    arrow keys, a link to the chosen one at full size, and the photo's metrics.
+    entries: (title, gray file, [sample files], original file or None); file names are
+    relative to the page."""
+    sections = "".join(_photo_section(*entry, metrics_by_photo.get(entry[0]), samples)
+                       for entry in entries)
+    return _PAGE.replace("<!-- sections -->", sections)
+
+
+def _link(name):
+    """A file name as a relative URL inside an HTML attribute, whatever its bytes."""
+    return html.escape(quote(os.fsencode(Path(name).as_posix())))
+
+
+def _photo_section(title, gray, sample_files, original, metrics, samples):
+    choices = [(f, f"sample {i + 1}" + (" (z = 0)" if i == 0 else ""))
+               for i, f in enumerate(sample_files)]
+    if original:
+        choices.append((original, "original"))
+    thumbs = "".join(
+        f'<button type="button" class="choice" data-src="{_link(f)}" '
+        f'aria-pressed="{"true" if i == 0 else "false"}"><img src="{_link(f)}" alt="">'
+        f'<span>{html.escape(caption)}</span></button>' for i, (f, caption) in enumerate(choices))
+    first = _link(sample_files[0])
+    return (f'<section tabindex="0"><h2>{html.escape(title)}</h2>'
+            f'{_scores_line(metrics, samples) if metrics else ""}'
+            f'<div class="viewer"><img class="color" src="{first}" alt="colorization">'
+            f'<div class="before"><img src="{_link(gray)}" alt="gray input"></div></div>'
+            '<input class="slider" type="range" min="0" max="100" value="50" '
+            'aria-label="gray input | colorization">'
+            f'<p class="m">gray input ← slider → colorization · <a class="full" href="{first}">'
+            f'the chosen one at full size</a></p><div class="choices">{thumbs}</div></section>\n')
+
+
+def _scores_line(m, samples):
+    return (f'<p class="m">PSNR {float(m["psnr"]):.2f} dB (gray {float(m["psnr_gray"]):.2f}, '
+            f'best of {samples} {float(m["psnr_best"]):.2f}) · SSIM {float(m["ssim"]):.3f} · '
+            f'colorfulness {float(m["colorfulness_first"]):.1f}, mean of all '
+            f'{float(m["colorfulness"]):.1f} (original {float(m["colorfulness_orig"]):.1f}) · '
+            f'diversity {float(m["diversity"]):.1f} · hue hits {float(m["hue_hits_first"]):.2f}, '
+            f'best of {samples} {float(m["hue_hits_best"]):.2f}</p>')
+
+
+_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Colorizations</title>
 <style>
-body {{ font: 14px system-ui, sans-serif; margin: 1.5em; background: #fafafa; }}
-section {{ margin-bottom: 1.5em; }} h2 {{ font-size: 15px; margin: 0 0 .3em; }}
-figure {{ display: inline-block; margin: 0 .4em .4em 0; text-align: center; }}
-img {{ width: 168px; image-rendering: auto; display: block; }}
-figcaption, .m {{ color: #555; font-size: 12px; margin: .2em 0; }}
+body { font: 14px system-ui, sans-serif; margin: 1.5em; background: #fafafa; }
+section { margin-bottom: 2em; max-width: 768px; } h2 { font-size: 15px; margin: 0 0 .3em; }
+section:focus { outline: 2px solid #8ab; outline-offset: 6px; }
+.viewer { position: relative; width: min(768px, 100%); min-width: 512px; line-height: 0; }
+.viewer img { width: 100%; max-height: 85vh; object-fit: contain; display: block; }
+.before { position: absolute; inset: 0; clip-path: inset(0 50% 0 0); }
+.slider { width: min(768px, 100%); min-width: 512px; margin: .4em 0 0; }
+.choices { display: flex; flex-wrap: wrap; gap: .4em; }
+.choice { border: 2px solid transparent; background: none; padding: 2px; cursor: pointer;
+  font: 12px system-ui, sans-serif; color: #555; }
+.choice[aria-pressed=true] { border-color: #358; }
+.choice img { width: 112px; display: block; }
+.m { color: #555; font-size: 12px; margin: .3em 0; }
 </style></head><body>
 <h1>Colorizations</h1>
-{"".join(cells)}
+<p class="m">Move a slider to compare a colorization with its gray input; click a sample, or
+focus a photo and press &larr; &rarr;, to choose; the link opens the chosen one at full size.</p>
+<!-- sections -->
+<script>
+for (const section of document.querySelectorAll("section")) {
+  const choices = [...section.querySelectorAll(".choice")];
+  const color = section.querySelector("img.color"), full = section.querySelector("a.full");
+  const before = section.querySelector(".before"), slider = section.querySelector(".slider");
+  const choose = (i) => {
+    choices.forEach((c, j) => c.setAttribute("aria-pressed", String(i === j)));
+    color.src = full.href = choices[i].dataset.src;
+  };
+  choices.forEach((c, i) => c.addEventListener("click", () => choose(i)));
+  section.addEventListener("keydown", (e) => {
+    if (e.target === slider) return;  // its own arrows move it
+    const now = choices.findIndex((c) => c.getAttribute("aria-pressed") === "true");
+    const step = {ArrowRight: 1, ArrowLeft: -1}[e.key];
+    if (step) { choose((now + step + choices.length) % choices.length); e.preventDefault(); }
+  });
+  const slide = () => { before.style.clipPath = `inset(0 ${100 - slider.value}% 0 0)`; };
+  slider.addEventListener("input", slide);
+  slide();
+}
+</script>
 </body></html>
 """

@@ -236,7 +236,9 @@ CHROMIUM = shutil.which("chromium")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
-def test_gallery_opens_in_a_real_browser(pipeline):
+def test_the_gallery_compares_and_chooses_in_a_real_browser(pipeline, tmp_path):
+    """Opened from the file system: each photo large, a slider between its gray input and a
+    colorization, samples chosen by a click or a key, a link to the chosen one at full size."""
     from playwright.sync_api import sync_playwright
 
     work, *_ = pipeline
@@ -246,17 +248,34 @@ def test_gallery_opens_in_a_real_browser(pipeline):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run"])
-        page = browser.new_page()
+        page = browser.new_page(viewport={"width": 1000, "height": 900})
         page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
         page.on("pageerror", lambda err: errors.append(str(err)))
         page.goto(page_path.as_uri())
         page.wait_for_load_state("load")
-        widths = page.eval_on_selector_all("img", "imgs => imgs.map(i => i.complete && i.naturalWidth)")
+        loaded = page.eval_on_selector_all("img", "imgs => imgs.every(i => i.complete && i.naturalWidth > 0)")
+        section = page.locator("section").first
+        viewer_width = section.locator(".viewer").bounding_box()["width"]
+        clip = lambda: section.locator(".before").evaluate("e => e.style.clipPath")
+        halfway = clip()
+        section.locator(".slider").fill("20")  # 20 % gray on the left, the rest in color
+        moved = clip()
+        color = lambda: section.locator("img.color").evaluate("i => i.src.split('/').pop()")
+        full = lambda: section.locator("a.full").evaluate("a => a.href.split('/').pop()")
+        first = color()
+        section.locator(".choice").nth(2).click()  # the third sample
+        clicked, clicked_link = color(), full()
+        section.focus()
+        page.keyboard.press("ArrowLeft")
+        keyed = color()
         text = page.inner_text("body")
         browser.close()
-    assert errors == []
-    assert len(widths) == 5 * (1 + 3) + 4  # gray + 3 samples per photo, 4 originals in color
-    assert all(w == 112 for w in widths)
+    assert errors == [] and loaded
+    assert viewer_width >= 512
+    assert halfway == "inset(0px 50% 0px 0px)" and moved == "inset(0px 80% 0px 0px)"
+    # The first photo (by name) is gray.png, three samples of it.
+    assert (first, clicked, clicked_link, keyed) == ("gray.png", "gray_3.png", "gray_3.png",
+                                                     "gray_2.png")
     assert "photo0.png" in text and "PSNR" in text and "original" in text
 
 
