@@ -11,8 +11,10 @@ DEMO_EPOCHS := 150
 DEMO_SAMPLES := 3
 DEMO := demo
 FIGURE_SAMPLES := 3
-# grayscale photos first, then color ones the released model never saw
-FIGURE_PHOTOS := camera.png coins.png grass.png clock.png chelsea.png coffee.png astronaut.png
+FIGURE_HEIGHT := 400
+FIGURE_OUTPUT := bench/runs/figure
+# real black-and-white photographs
+FIGURE_PHOTOS := camera.png coins.png clock.png grass.png
 RELEASE_MINUTES := 85
 RELEASE_WORK := bench/runs/release
 CHROMIUM := /usr/bin/chromium
@@ -31,9 +33,10 @@ demo: $(VENV)/installed
 		--samples $(DEMO_SAMPLES) --seed 0
 
 figure: $(VENV)/installed
-	$(BIN)/python test.py --models pretrained --samples $(FIGURE_SAMPLES) --seed 0
-	$(BIN)/python docs/figure.py docs/released.png test_output --samples $(FIGURE_SAMPLES) \
-		--only $(FIGURE_PHOTOS)
+	$(BIN)/python test.py --models pretrained --samples $(FIGURE_SAMPLES) --seed 0 \
+		--output $(FIGURE_OUTPUT)
+	$(BIN)/python docs/figure.py docs/released.png $(FIGURE_OUTPUT) --samples $(FIGURE_SAMPLES) \
+		--height $(FIGURE_HEIGHT) --only $(FIGURE_PHOTOS)
 
 release: $(VENV)/installed
 	$(BIN)/python bench/quality.py --variant default --minutes $(RELEASE_MINUTES) \

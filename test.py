@@ -3,13 +3,14 @@
     python test.py
     python test.py --samples 4 --seed 0    # four different colorizations of each, reproducible
     python test.py --input photo.jpg       # one photo
+    python test.py --square                # 112x112 center crops, as the original project
 
-Each photo is center-cropped and resized to the model's size (112×112), turned to gray, and
-colored: test_output/<stem>.png from z = 0, the center of the prior (the model's most typical
-colorization), then <stem>_2.png … <stem>_N.png from z drawn around it where N(0, τ² I) has its
-mass (τ = --temperature), in directions that point apart (colorizer.inference.prior_z).
-With --full-res the whole photo is colored at its own size: the model sees it squeezed to
-112×112, and the predicted color is resized and laid onto the full-resolution gray.
+Each photo is turned to gray and colored at its own size, its proportions kept: the model sees
+it through squares of its short side resized to 112×112 (colorizer.tiling), and their color,
+blended, is resized and laid onto the full-size gray. test_output/<stem>.png is colored from
+z = 0, the center of the prior (the model's most typical colorization), then <stem>_2.png …
+<stem>_N.png from z drawn around it where N(0, τ² I) has its mass (τ = --temperature), in
+directions that point apart (colorizer.inference.prior_z).
 test_output/index.html shows every photo: gray input, samples, original, scores.
 Photos in color are also scored against their cropped original, beside the gray baseline:
 per-photo rows in test_output/metrics.csv, hue hits per hue sector in test_output/hue.csv (with
@@ -58,8 +59,9 @@ def build_parser():
     p.add_argument("--seed", type=seed_value, default=None, help="same seed, same pixels")
     p.add_argument("--temperature", type=up_to(positive_float, 10), default=config.TEMPERATURE,
                    help="spread of the drawn samples' z: lower is safer, higher is bolder")
-    p.add_argument("--full-res", action="store_true",
-                   help="color the whole photo at its own size instead of a 112x112 crop")
+    p.add_argument("--square", action="store_true",
+                   help="color each photo's center square at 112x112, as the original project "
+                        "did, instead of the whole photo at its own size")
     return p
 
 
@@ -71,20 +73,20 @@ def main():
     candidates = input_photos(input_path, folder)
     colorizer = Colorizer.load(decoder_path)
     with folder.lock(), Interruption() as interruption:
-        paths, imgs_small, grays_small = read_photos(candidates, colorizer.size, args.full_res,
-                                                     on_skip=skipped)
+        paths, imgs_rgb, grays, tilings = read_photos(candidates, colorizer.size, args.square,
+                                                      on_skip=skipped)
         if not paths:
             sys.exit(f"test.py: no readable photos in {input_path}")
         z = colorizer.prior_z(len(paths), args.samples, args.seed, args.temperature)
         stems = folder.claim(paths, args.samples)
         interruption.writing = True
-        written = colorize_and_write(colorizer, paths, imgs_small, grays_small, z, stems, folder,
-                                     interruption)
+        written = colorize_and_write(colorizer, paths, imgs_rgb, grays, tilings, z, stems,
+                                     folder, interruption)
         scored = write_reports(written, args.samples, folder)
     interruption.raise_if_signalled(f"{len(written)} of {len(paths)} photos written into "
                                     f"{folder.path}/, which {config.GALLERY_FILE} and "
                                     f"{config.OUTPUTS_FILE} list")
-    shape = "full size" if args.full_res else f"{colorizer.size}x{colorizer.size}"
+    shape = f"{colorizer.size}x{colorizer.size}" if args.square else "at their own size"
     samples = f"{args.samples} sample" + ("s" if args.samples > 1 else "")
     print(f"test.py: colorized {len(paths)} photos x {samples} ({shape}) into "
           f"{folder.path}/, scored {scored} in color; open {folder.path / config.GALLERY_FILE}")
@@ -140,7 +142,7 @@ def input_photos(input_path, folder):
     return photos
 
 
-def colorize_and_write(colorizer, paths, imgs_small, grays_small, z, stems, folder,
+def colorize_and_write(colorizer, paths, imgs_rgb, grays, tilings, z, stems, folder,
                        interruption):
     """Each photo's samples, gray and original written, its color laid onto its own gray at
     its own size; returns per photo written (its scores or None, its gallery entry). After a
@@ -150,9 +152,8 @@ def colorize_and_write(colorizer, paths, imgs_small, grays_small, z, stems, fold
     random_hues = np.random.default_rng(RANDOM_FLOOR_SEED).uniform(0, 360, (len(paths), samples))
 
     def write(i, chroma_samples):
-        if imgs_small[i] is not None:
-            img_rgb, gray = imgs_small[i], grays_small[i]
-        else:  # at full size, read again here: one photo in memory per thread
+        img_rgb, gray = imgs_rgb[i], grays[i]
+        if img_rgb is None:  # at its own size, read again here: one photo held per thread
             img_rgb = np.asarray(open_rgb(paths[i]))
             gray = rgb_to_gray(img_rgb)
         return write_photo(folder, printable(paths[i].name), stems[i], img_rgb, gray,
@@ -162,12 +163,10 @@ def colorize_and_write(colorizer, paths, imgs_small, grays_small, z, stems, fold
     # the cores idle. PNG encoding, resizing and most of numpy run outside the GIL.
     with ThreadPoolExecutor(config.PHOTO_THREADS) as pool:
         pending = []
-        for first, chroma in colorizer.chroma_batches(grays_small, z):
+        for i, chroma in colorizer.photo_chromas(tilings, z):
             if interruption.signal:
                 break
-            for i in range(first, first + len(chroma) // samples):
-                row = (i - first) * samples
-                pending.append(pool.submit(write, i, chroma[row:row + samples]))
+            pending.append(pool.submit(write, i, chroma))
         written = []
         for job in pending:
             if interruption.signal:

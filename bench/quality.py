@@ -178,7 +178,7 @@ def main():
             for label, model_dir in models.items():
                 out = (work / "outputs" / set_name
                        / (re.sub(r"[^A-Za-z0-9.-]+", "_", label) + temperature_suffix + suffix))
-                run("test.py", "--input", work / f"{kind}_{set_name}", "--output", out,
+                run("test.py", "--square", "--input", work / f"{kind}_{set_name}", "--output", out,
                     "--models", model_dir, "--samples", SAMPLES, "--seed", 0,
                     "--temperature", args.temperature)
                 scores[label] = read_scores(out)

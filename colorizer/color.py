@@ -93,18 +93,28 @@ def merge(gray, chroma):
 
 
 def merge_resized(gray, chroma_small, strip_rows=512):
-    """merge, with chroma predicted at a smaller size resized (bilinear) to the gray's size.
+    """merge, with chroma predicted at a smaller size resized (bilinear, as OpenCV's INTER_LINEAR:
+    pixel centers aligned, edges repeated) to the gray's size.
 
-    Works in strips of rows, so a 12-megapixel photo needs only a few strips' worth of floats.
+    The chroma is resized along the rows once (small: the model's rows by the photo's width),
+    then down the columns a strip of rows at a time, each strip merged as it is made: a
+    24-megapixel photo never holds its chroma at full size, only a strip's.
     """
     import cv2  # here, not at the top: cleanup_data.py needs this module, not OpenCV's 40 ms import
 
     height, width = gray.shape
-    chroma = cv2.resize(chroma_small.astype(np.float32), (width, height),
-                        interpolation=cv2.INTER_LINEAR)
+    rows_small = cv2.resize(chroma_small.astype(np.float32), (width, chroma_small.shape[0]),
+                            interpolation=cv2.INTER_LINEAR)
+    source = np.clip((np.arange(height) + 0.5) * (chroma_small.shape[0] / height) - 0.5, 0,
+                     chroma_small.shape[0] - 1)
+    above = np.floor(source).astype(np.int64)
+    below = np.minimum(above + 1, chroma_small.shape[0] - 1)
+    share = (source - above).astype(np.float32)[:, None, None]
     out = np.empty((height, width, 3), np.uint8)
     for top in range(0, height, strip_rows):
-        out[top:top + strip_rows] = merge(gray[top:top + strip_rows], chroma[top:top + strip_rows])
+        rows = slice(top, top + strip_rows)
+        strip = rows_small[above[rows]] * (1 - share[rows]) + rows_small[below[rows]] * share[rows]
+        out[rows] = merge(gray[rows], strip)
     return out
 
 

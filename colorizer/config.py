@@ -176,7 +176,8 @@ MIN_SIDE = 8  # pixels; a thinner photo has no colors to speak of, and breaks SS
 # docs/speed.md).
 PHOTO_THREADS = min(4, os.cpu_count() or 1)
 FULL_RES_BYTES_PER_PIXEL = 24
-SCORE_MAX_SIDE = 1024  # --full-res photos are scored at most this many pixels on the long side...
+# Photos at their own size are scored on copies at most this many pixels on the long side...
+SCORE_MAX_SIDE = 1024
 # ...and on copies of at most this many pixels in all their samples together, so that the
 # memory scoring takes (about 60 bytes a pixel) does not grow with --samples.
 SCORE_MAX_PIXELS = 4 * 1024 * 1024

@@ -16,14 +16,18 @@ GAP = 4  # pixels between tiles
 
 
 def grid(rows_of_images):
-    """Tiles (lists of uint8 RGB arrays of one size) on a white sheet, one list per row."""
-    h, w = rows_of_images[0][0].shape[:2]
-    n_cols = max(len(r) for r in rows_of_images)
-    sheet = Image.new("RGB", (n_cols * (w + GAP) - GAP, len(rows_of_images) * (h + GAP) - GAP),
-                      "white")
-    for r, row in enumerate(rows_of_images):
-        for c, img in enumerate(row):
-            sheet.paste(Image.fromarray(img), (c * (w + GAP), r * (h + GAP)))
+    """Tiles (uint8 RGB arrays; a row's tiles may differ in width) on a white sheet, one list
+    per row, each row as tall as its tallest tile."""
+    widths = [sum(img.shape[1] for img in row) + GAP * (len(row) - 1) for row in rows_of_images]
+    heights = [max(img.shape[0] for img in row) for row in rows_of_images]
+    sheet = Image.new("RGB", (max(widths), sum(heights) + GAP * (len(heights) - 1)), "white")
+    top = 0
+    for row, height in zip(rows_of_images, heights):
+        left = 0
+        for img in row:
+            sheet.paste(Image.fromarray(img), (left, top))
+            left += img.shape[1] + GAP
+        top += height + GAP
     return sheet
 
 

@@ -19,6 +19,7 @@ from .cli import available_memory
 from .color import rgb_to_gray
 from .config import FULL_RES_BYTES_PER_PIXEL, IMAGE_SIZE, MIN_SIDE, PHOTO_THREADS, SIZE_MULTIPLE
 from .files import PNG_END
+from .tiling import Tiling
 
 # Whatever Pillow raises for a file it cannot decode: its plugins raise errors of many kinds for
 # damaged files (a damaged AVIF raises RuntimeError), and one bad photo must only be skipped.
@@ -267,24 +268,24 @@ class Skipped(Exception):
     """A photo test.py leaves out; its message is the reason."""
 
 
-def read_photo(path, size, full_res):
-    """(the photo as test.py colors it: uint8 RGB center-cropped and resized to size×size, or
-    None with full_res, where it is read again when written; its uint8 gray at size×size), or
-    Skipped with the reason."""
+def read_photo(path, size, as_square):
+    """(the photo as test.py colors it, uint8 RGB, and its gray, both None at its own size,
+    where they are read again when written; the Tiling the model sees it through), or Skipped
+    with the reason. as_square: center-cropped and resized to size×size, the original
+    project's way."""
     try:
-        if full_res and (reason := too_big(path)):
+        if not as_square and (reason := too_big(path)):
             raise Skipped(reason)
-        img_rgb = np.asarray(open_rgb(path) if full_res else square(open_rgb(path, size), size))
+        img_rgb = np.asarray(square(open_rgb(path, size), size) if as_square else open_rgb(path))
     except UNREADABLE as err:
         raise Skipped(unreadable_reason(path, err)) from None
     if min(img_rgb.shape[:2]) < MIN_SIDE:
         raise Skipped(f"{img_rgb.shape[1]}x{img_rgb.shape[0]} pixels, too small to color (at "
                       f"least {MIN_SIDE} a side)")
     gray = rgb_to_gray(img_rgb)
-    if full_res:
-        gray_small = Image.fromarray(gray).resize((size, size), Image.Resampling.BICUBIC)
-        return None, np.asarray(gray_small)
-    return img_rgb, gray
+    if as_square:
+        return img_rgb, gray, Tiling(gray, size)
+    return None, None, Tiling(gray, size)  # at full size one photo at a time is held whole
 
 
 def too_big(path, free=None):
@@ -299,15 +300,15 @@ def too_big(path, free=None):
     if need <= free:
         return None
     return (f"{width}x{height} pixels: coloring it at full size needs about {need / 2**30:.1f} "
-            f"GB, more than the {free / 2**30:.1f} GB free; color it without --full-res")
+            f"GB, more than the {free / 2**30:.1f} GB free; color it with --square")
 
 
-def read_photos(paths, size, full_res, on_skip):
-    """(paths, photos or Nones, uint8 grays (P, size, size)) of those of paths read_photo reads,
-    on every core (Pillow decodes outside the GIL); on_skip(path, reason) for the others."""
+def read_photos(paths, size, as_square, on_skip):
+    """(paths, photos, grays, tilings) of those of paths read_photo reads, on every core
+    (Pillow decodes outside the GIL); on_skip(path, reason) for the others."""
     def read(path):
         try:
-            return read_photo(path, size, full_res)
+            return read_photo(path, size, as_square)
         except Skipped as skipped:
             return str(skipped)
 
@@ -319,7 +320,4 @@ def read_photos(paths, size, full_res, on_skip):
             on_skip(path, result)
         else:
             kept.append((path, *result))
-    if not kept:
-        return [], [], np.empty((0, size, size), np.uint8)
-    paths, imgs, grays = zip(*kept)
-    return list(paths), list(imgs), np.stack(grays)
+    return [list(column) for column in zip(*kept)] or [[], [], [], []]

@@ -150,6 +150,23 @@ class Colorizer:
                        photo_of_row[row:row + batch_size]).numpy()
                 for row in range(0, len(z_batch), batch_size)])
 
+    def photo_chromas(self, tilings, z, batch_size=DECODER_BATCH):
+        """chroma_batches over the tiles of photos of any proportions (colorizer.tiling.Tiling,
+        one per photo; z (P·N, latent), each photo's N for all its tiles) -> yields (photo
+        index, float32 chroma (N, h, w, 2) at the model's scale, the tiles blended), photo after
+        photo, each as soon as its last tile is decoded."""
+        samples = len(z) // len(tilings)
+        owner = np.array([i for i, tiling in enumerate(tilings) for _ in tiling.tiles])
+        tiles = np.stack([tile for tiling in tilings for tile in tiling.tiles])
+        z_tiles = z.reshape(len(tilings), samples, -1)[owner].reshape(-1, z.shape[-1])
+        done = {}
+        for first, chroma in self.chroma_batches(tiles, z_tiles, batch_size):
+            for tile in range(len(chroma) // samples):
+                photo = owner[first + tile]
+                done.setdefault(photo, []).append(chroma[tile * samples:(tile + 1) * samples])
+                if len(done[photo]) == len(tilings[photo].tiles):
+                    yield photo, tilings[photo].blend(done.pop(photo))
+
     def predict_chroma(self, grays, z, batch_size=DECODER_BATCH):
         """chroma_batches, all at once: float32 chroma (P·N, S, S, 2)."""
         return np.concatenate([chroma for _, chroma in self.chroma_batches(grays, z, batch_size)])

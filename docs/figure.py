@@ -3,6 +3,7 @@ runs side by side, and the original where it is in color.
 
     python docs/figure.py docs/colorizations.png test_output --photos 6 --samples 3
     python docs/figure.py docs/colorizations.png OUT_PREVIOUS OUT_NEW --samples 1 3 --only a.JPEG b.jpg
+    python docs/figure.py docs/released.png OUT --samples 3 --height 400 --only camera.png
 """
 
 import argparse
@@ -27,6 +28,8 @@ def main():
                    help="colorizations from each folder (one number for all, or one each)")
     p.add_argument("--skip", type=int, default=0, help="start after this many photos")
     p.add_argument("--only", nargs="*", help="these photos (file names), in this order")
+    p.add_argument("--height", type=int, help="each picture resized to this height, its "
+                                                "proportions kept (default: as written)")
     args = p.parse_args()
     runs = []
     for out in map(Path, args.outputs):
@@ -39,7 +42,14 @@ def main():
         sys.exit("figure.py: give --samples one number, or one for each folder")
     names = args.only or [n for n in runs[0] if all(n in r for r in runs)]
     names = names[args.skip:args.skip + args.photos] if not args.only else names
-    load = lambda out, name: np.asarray(Image.open(out / name).convert("RGB"))  # noqa: E731
+    def load(out, name):
+        with Image.open(out / name) as img:
+            img = img.convert("RGB")
+            if args.height:
+                img = img.resize((round(img.width * args.height / img.height), args.height),
+                                 Image.Resampling.LANCZOS)
+            return np.asarray(img)
+
     rows = []
     for name in names:
         first = runs[0][name]

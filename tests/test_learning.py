@@ -69,7 +69,7 @@ def test_a_model_trained_on_one_photo_colors_it_closer_than_gray(color_photos, t
     settings = RunConfig()
     assert rates[0] > 0.9 * settings.learning_rate and rates[-1] < 1.1 * settings.final_learning_rate
     run_script("test.py", "--input", tmp_path / "photo", "--samples", "2", "--seed", "0",
-               cwd=tmp_path)
+               "--square", cwd=tmp_path)  # the crop it learned from
     with open(tmp_path / "test_output" / "metrics.csv") as f:
         (row,) = list(csv.DictReader(f))
     assert float(row["psnr"]) > float(row["psnr_gray"]) + 1

@@ -66,7 +66,7 @@ def test_one_photo_and_odd_entries(pipeline, color_photos, tmp_path):
     (inputs / "sub").mkdir()
     os.symlink(tmp_path / "nowhere", inputs / "broken.jpg")
     os.mkfifo(inputs / "pipe.jpg")  # never opened: reading it would block
-    result = run_script("test.py", "--input", inputs, "--output", tmp_path / "out", "--full-res",
+    result = run_script("test.py", "--input", inputs, "--output", tmp_path / "out",
                         cwd=work)
     lines = stderr_lines(result)
     for name, words in [("thin.png", "too small"), ("sub", "a folder"),

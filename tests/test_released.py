@@ -89,8 +89,8 @@ def test_test_py_pixels_are_the_decoders_eager_output_merged_onto_the_gray(tmp_p
     from colorizer.inference import prior_z
 
     samples = 3
-    run_script("test.py", "--input", BUNDLED, "--output", tmp_path / "out", "--samples", samples,
-               "--seed", "0", cwd=tmp_path)
+    run_script("test.py", "--square", "--input", BUNDLED, "--output", tmp_path / "out",
+               "--samples", samples, "--seed", "0", cwd=tmp_path)
     manifest = read_photo_entries(tmp_path / "out")
     decoder = keras.saving.load_model(RELEASED)
     size = config.IMAGE_SIZE  # test.py decodes a JPEG at a reduced scale where it can

@@ -403,7 +403,7 @@ def test_a_container_limit_is_named_before_any_work(tmp_path, color_photos):
     with memory_group(2 * 2**30) as enter:
         colored = subprocess.run(
             ["sh", "-c", f'{enter} "$0" "$@"', sys.executable, str(REPO / "test.py"), "--input",
-             str(photos), "--output", str(tmp_path / "out"), "--full-res"], cwd=tmp_path,
+             str(photos), "--output", str(tmp_path / "out")], cwd=tmp_path,
             capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         trained = subprocess.run(
             ["sh", "-c", f'{enter} "$0" "$@"', sys.executable, str(REPO / "train.py"), "--epochs",
