@@ -22,7 +22,6 @@ full-size gray:
 
 import argparse
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,19 +30,13 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from colorizer.color import is_grayscale, merge_resized, rgb_to_gray  # noqa: E402
-from colorizer.config import (DECODER_FILE, PRETRAINED_DIR, SHARED_CALTECH_DIR,  # noqa: E402
-                              SHARED_SAMPLE_DIR)
+from colorizer.config import DECODER_FILE, PRETRAINED_DIR  # noqa: E402
 from colorizer.images import open_rgb  # noqa: E402
 from colorizer.metrics import hue_rates, score_photo  # noqa: E402
 from colorizer.tiling import Tiling  # noqa: E402
+from heldout import SETS, held_out  # noqa: E402
 
-SETS = {"Mini-ImageNet": (SHARED_SAMPLE_DIR, 5), "Caltech-101": (SHARED_CALTECH_DIR, 20)}
 SCORE_SIDE = 1024
-
-
-def held_out(root, every):
-    return [p for p in sorted(root.glob("*/*"))
-            if zlib.crc32(p.relative_to(root).as_posix().encode()) % every == 0]
 
 
 def resized(gray, height, width):

@@ -25,7 +25,6 @@ import csv
 import re
 import shlex
 import sys
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +34,13 @@ sys.path.insert(0, str(REPO))
 from colorizer.config import (DECODER_FILE, SHARED_CALTECH_DIR, SHARED_SAMPLE_DIR,  # noqa: E402
                               TEMPERATURE)
 from colorizer.scripts import run_script  # noqa: E402
+from heldout import SETS, fold  # noqa: E402
 
 # The original project: an encoder that sees the gray alone, no backbone, every color alike.
 VARIANTS = {"gray-encoder": ("original project (--encoder-input gray --backbone none)",
                              ["--encoder-input", "gray", "--backbone", "none",
                               "--rebalance-mix", "1", "--latent-dim", "8"]),
             "default": ("default CVAE", [])}
-HOLD_OUT_EVERY = {"Mini-ImageNet": 5, "Caltech-101": 20}
 SAMPLES = 8
 
 
@@ -52,17 +51,12 @@ def run(script, *args):
     return result.stdout
 
 
-def fold(path, root, every):
-    """The photo's fold: 0 is held out, 1 the training photos that --seen scores."""
-    return zlib.crc32(path.relative_to(root).as_posix().encode()) % every
-
-
 def prepare(work, roots):
     """Links the training photos into one archive and each set's held-out ones into its folder;
     links a sample of the training photos as large into seen_<set>."""
     counts = {}
     for name, root in roots.items():
-        every = HOLD_OUT_EVERY[name]
+        every = SETS[name][1]
         if not root.is_dir():
             continue
         photos = sorted(root.glob("*/*"))

@@ -26,7 +26,7 @@ from colorizer.config import DECODER_FILE, PRETRAINED_DIR, SHARED_SAMPLE_DIR  # 
 from colorizer.images import open_rgb  # noqa: E402
 from colorizer.metrics import hue_rates, score_photo  # noqa: E402
 from colorizer.tiling import Tiling  # noqa: E402
-from framing import held_out  # noqa: E402
+from heldout import held_out  # noqa: E402
 
 RADIUS, EPSILON = 8, 1e-3  # the guided filter's window (pixels) and smoothing, gray on 0-1
 
