@@ -11,9 +11,9 @@ import pytest
 
 from colorizer import config
 from colorizer.scripts import prepare_photos
-from conftest import NO_BACKBONE, REPO, run_script, stderr_lines
+from conftest import NO_BACKBONE, REPO, TINY, run_script, stderr_lines
 
-TINY = ["--batch-size", "16", "--latent-dim", "8", "--width", "8"]
+TINY_MODEL = TINY[2:]  # conftest's tiny model, its epochs given here
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +35,11 @@ def optimizer_steps(*checkpoints):
 
 
 def test_resume_trains_only_the_missing_epochs_with_the_checkpoints_settings(images):
-    run_script("train.py", *TINY, *NO_BACKBONE, "--epochs", "1", "--seed", "5", "--models",
+    run_script("train.py", *TINY_MODEL, *NO_BACKBONE, "--epochs", "1", "--seed", "5", "--models",
                "resumed", cwd=images)
     first = images / "first-checkpoint.keras"
     shutil.copy(images / "resumed" / config.CHECKPOINT_FILE, first)
-    resumed = run_script("train.py", *TINY, "--epochs", "2", "--seed", "6", "--resume",
+    resumed = run_script("train.py", *TINY_MODEL, "--epochs", "2", "--seed", "6", "--resume",
                          "--zero-z", "0.5", "--encoder-input", "gray", "--models", "resumed",
                          cwd=images).stdout
     assert "Epoch 2/2" in resumed and "Epoch 1/2" not in resumed
@@ -58,7 +58,7 @@ def test_resume_trains_only_the_missing_epochs_with_the_checkpoints_settings(ima
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_saves_and_says_how_to_resume(images, sig, code):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *TINY, *NO_BACKBONE,
+    proc = subprocess.Popen([sys.executable, str(REPO / "train.py"), *TINY_MODEL, *NO_BACKBONE,
                              "--epochs", "1000", "--models", f"interrupted-{sig.name}"],
                             cwd=images, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -100,7 +100,7 @@ def test_resume_without_a_checkpoint_gets_one_line(images, tmp_path):
 
 def test_a_diverging_loss_stops_without_saving(images, tmp_path):
     # 1e38 times any KL above about 3.4 overflows float32: a real infinite loss, on batch one
-    result = run_script("train.py", *TINY, *NO_BACKBONE, "--epochs", "3", "--kl-weight", "1e38",
+    result = run_script("train.py", *TINY_MODEL, *NO_BACKBONE, "--epochs", "3", "--kl-weight", "1e38",
                         "--models", tmp_path, cwd=images, check=False)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "NaN or infinite" in result.stderr
