@@ -9,8 +9,8 @@ keras = import_keras()  # without TensorFlow's load-time log lines
 
 class StepClock(keras.callbacks.Callback):
     """The time at the end of every training step. Steps are timed inside one fit: a new
-    iterator first refills the shuffle buffer with the whole set (seconds), which a real run
-    does once an epoch, so timing whole fit calls would count that against a few steps."""
+    iterator first fills its shuffle buffer and prefetch, which a real run does once an epoch,
+    so timing whole fit calls would count that against a few steps."""
 
     def __init__(self):
         super().__init__()

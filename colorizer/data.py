@@ -1,5 +1,5 @@
 """Training input: PNG files -> tf.data batches of ({"gray": float 0–255, map name: the
-backbone's map}, chroma), streamed and cached as uint8; the backbone's maps computed once per
+backbone's map}, chroma), decoded as each batch needs them; the backbone's maps computed once per
 image, and kept on disk for the next run on the same images."""
 
 import errno
@@ -27,14 +27,18 @@ def _split_batch(batch_rgb):
     return rgb_to_gray(batch_rgb), rgb_to_chroma(batch_rgb)
 
 
-def _read_images(paths, size):
-    """(index, uint8 RGB (S, S, 3)) per path, in order."""
+def _decoder(size):
+    """(index, path) -> (index, uint8 RGB (S, S, 3)), for tf.data."""
     def read(index, path):
         img = tf.io.decode_png(tf.io.read_file(path), channels=3)
         return index, tf.ensure_shape(img, (size, size, 3))
+    return read
 
+
+def _read_images(paths, size):
+    """(index, uint8 RGB (S, S, 3)) per path, in order."""
     ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), [str(p) for p in paths]))
-    return ds.map(read, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.map(_decoder(size), num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def backbone_maps(backbone, paths, size, cache=None, log=lambda line: None):
@@ -160,8 +164,10 @@ def make_dataset(paths, size, batch_size, shuffle, seed=None, drop_remainder=Fal
     (B, S, S, 2) float32): the decoder's condition and the color. maps: backbone_maps of the
     same paths.
 
-    Decoded photos are cached as uint8 (about 37 KB each at 112 px); the color split runs per
-    batch through colorizer.color, the one definition of the representation.
+    What is shuffled is each image's index and file name, not its pixels, and every epoch
+    decodes the PNGs anew (on tf.data's threads, a few percent of a step): memory does not grow
+    with the number of photos. The color split runs per batch through colorizer.color, the one
+    definition of the representation.
     """
     def split(index, batch_rgb):
         gray, chroma = tf.numpy_function(_split_batch, [batch_rgb], [tf.uint8, tf.float32],
@@ -175,8 +181,9 @@ def make_dataset(paths, size, batch_size, shuffle, seed=None, drop_remainder=Fal
         return condition, tf.ensure_shape(chroma, (None, size, size, 2))
 
     maps = maps or {}
-    ds = _read_images(paths, size).cache()
+    ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), [str(p) for p in paths]))
     if shuffle:
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    return (ds.batch(batch_size, drop_remainder=drop_remainder)
+    return (ds.map(_decoder(size), num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size, drop_remainder=drop_remainder)
             .map(split, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
