@@ -221,8 +221,9 @@ def ignore_interrupts():
 
 def run(main, script):
     """main(), with a UserError, or an error of the disk (full, read-only, no permission, a file
-    gone), as one line naming the file and the cause. Names print whatever their bytes (a latin-1 name from an
-    old archive is shown with backslash escapes instead of stopping the run)."""
+    gone), as one line naming the file and the cause. Names print whatever their bytes (a
+    latin-1 name from an old archive is shown with backslash escapes instead of stopping the
+    run)."""
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(errors="backslashreplace")
     try:

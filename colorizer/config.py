@@ -171,11 +171,11 @@ SAMPLES = 1
 MAX_SAMPLES = 100
 DECODER_BATCH = 32  # colorizations per decoder call (docs/speed.md compares sizes)
 MIN_SIDE = 8  # pixels; a thinner photo has no colors to speak of, and breaks SSIM's window
-# Photos read or finished at once; each costs memory at full size: the photo, its gray, the
-# chroma resized to it (float32), one sample and the PNG encoder's copy, per pixel (measured:
-# docs/speed.md).
+# Photos read or finished at once; each costs memory at its own size, per pixel: Pillow's copy
+# and the array, its gray, one sample, the PNG encoder's copy (a 24-megapixel photo took 29.7
+# bytes a pixel above start-up: docs/speed.md, "Large photos").
 PHOTO_THREADS = min(4, os.cpu_count() or 1)
-FULL_RES_BYTES_PER_PIXEL = 24
+OWN_SIZE_BYTES_PER_PIXEL = 30
 # Photos at their own size are scored on copies at most this many pixels on the long side...
 SCORE_MAX_SIDE = 1024
 # ...and on copies of at most this many pixels in all their samples together, so that the

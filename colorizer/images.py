@@ -17,7 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from . import UserError
 from .cli import available_memory
 from .color import rgb_to_gray
-from .config import FULL_RES_BYTES_PER_PIXEL, IMAGE_SIZE, MIN_SIDE, PHOTO_THREADS, SIZE_MULTIPLE
+from .config import IMAGE_SIZE, MIN_SIDE, OWN_SIZE_BYTES_PER_PIXEL, PHOTO_THREADS, SIZE_MULTIPLE
 from .files import PNG_END
 from .tiling import Tiling
 
@@ -294,7 +294,7 @@ def too_big(path, free=None):
     time, or None. Reads only the header."""
     with Image.open(path, formats=PHOTO_FORMATS) as img:
         width, height = img.size
-    need = width * height * FULL_RES_BYTES_PER_PIXEL * PHOTO_THREADS
+    need = width * height * OWN_SIZE_BYTES_PER_PIXEL * PHOTO_THREADS
     if free is None:
         free = available_memory()
     if need <= free:
