@@ -102,15 +102,16 @@ def main():
                                          strategy, models_dir, log=say)
     print(summary(train_paths, val_paths, model_config, strategy, epochs_done))
     stopper, callbacks = training.make_callbacks(settings, model_config, models_dir, strategy,
-                                                 val_paths or train_paths, epochs_done,
+                                                 train_paths, val_paths, epochs_done,
                                                  args.max_minutes or math.inf)
     start = time.time()
     history = training.fit(vae, train_ds, val_ds, settings.epochs, epochs_done, callbacks, paths,
                            models_dir)
     worker = training.worker(strategy)
     if math.isfinite(history.history["loss"][-1]) and worker is None:
-        training.save_models(vae, models_dir)
-    report(history, stopper, (time.time() - start) / 60, worker, args)
+        training.save_models(vae, models_dir, callbacks)
+    kept = training.kept_epoch(models_dir) if worker is None else None
+    report(history, stopper, (time.time() - start) / 60, worker, kept, args)
 
 
 def say(text):
@@ -221,9 +222,10 @@ def summary(train_paths, val_paths, model_config, strategy, epochs_done):
             + (f"; resuming after epoch {epochs_done}" if epochs_done else ""))
 
 
-def report(history, stopper, minutes, worker, args):
+def report(history, stopper, minutes, worker, kept, args):
     """The run's summary; exits non-zero after a NaN (no model saved) or a signal. worker: the
-    name of this process on a cluster where it is not the chief, else None."""
+    name of this process on a cluster where it is not the chief, else None; kept: the epoch
+    whose decoder was kept, and its scores (training.kept_epoch), or None."""
     models_dir = Path(args.models)
     if not math.isfinite(history.history["loss"][-1]):
         sys.exit(f"train.py: the loss became NaN or infinite in epoch {history.epoch[-1] + 1}; "
@@ -238,6 +240,10 @@ def report(history, stopper, minutes, worker, args):
     print(f"train.py: trained {epochs}{stopped} in {minutes:.1f} min, "
           f"loss {last['loss']:.1f} (reconstruction {last['reconstruction_loss']:.1f}, "
           f"KL {last['kl_loss']:.1f}){val}; {saved}")
+    if kept:
+        print(f"train.py: kept the decoder of epoch {kept[0]}, whose first colorization of "
+              f"the validation photos was the best: balanced hue hits {kept[1]:.2f}, PSNR "
+              f"{kept[2]:.2f} dB")
     if stopper.reason not in ("SIGINT", "SIGTERM"):
         return
     if worker is None:

@@ -3,10 +3,19 @@ every benchmark, and every run of one, scores the same photos and trains on none
 
 import zlib
 
-from colorizer.config import SHARED_CALTECH_DIR, SHARED_SAMPLE_DIR
+from colorizer.config import SHARED_CALTECH_DIR, SHARED_MORE_DIR, SHARED_SAMPLE_DIR
 
-# Each set's root and its folds: crc32 of the path modulo this, 0 held out.
-SETS = {"Mini-ImageNet": (SHARED_SAMPLE_DIR, 5), "Caltech-101": (SHARED_CALTECH_DIR, 20)}
+# Each set's root and its folds: crc32 of the path modulo this, 0 held out. The scenes and
+# flowers are in <source>/<category>/ folders, the others in <category>/ folders.
+SETS = {"Mini-ImageNet": (SHARED_SAMPLE_DIR, 5), "Caltech-101": (SHARED_CALTECH_DIR, 20),
+        "Scenes-flowers": (SHARED_MORE_DIR, 20)}
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def photos(root):
+    """The photos in the folders under root, at any depth, sorted."""
+    return sorted(p for p in root.glob("*/**/*")
+                  if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file())
 
 
 def fold(path, root, every):
@@ -17,4 +26,4 @@ def fold(path, root, every):
 
 def held_out(root, every):
     """The held-out photos of the set at root, sorted."""
-    return [p for p in sorted(root.glob("*/*")) if fold(p, root, every) == 0]
+    return [p for p in photos(root) if fold(p, root, every) == 0]

@@ -1,5 +1,5 @@
 """Quality benchmark: the gray baseline, the original project's variant and the default CVAE,
-scored on held-out Mini-ImageNet photos and on held-out Caltech-101 photos.
+scored on held-out Mini-ImageNet photos, Caltech-101 photos, and scenes and flowers.
 
     python bench/quality.py                        # 30 minutes of training per model (~70 min)
     python bench/quality.py --minutes 5            # a quicker look
@@ -11,13 +11,13 @@ scored on held-out Mini-ImageNet photos and on held-out Caltech-101 photos.
     python bench/quality.py --test-only --seen     # also photos it trained on: what it learned
     make release       # the released model: --variant default, the Makefile's minutes and --work
 
-Holds out photos by a fixed rule (crc32 of the photo's path inside its dataset: modulo 5 is 0 for
-Mini-ImageNet, modulo 20 is 0 for Caltech-101), runs the real pipeline on all the rest (cleanup,
+Holds out photos by a fixed rule (bench/heldout.py: crc32 of the photo's path inside its dataset:
+modulo 5 is 0 for Mini-ImageNet, modulo 20 is 0 for Caltech-101 and the scenes and flowers), runs the real pipeline on all the rest (cleanup,
 augment, train with --max-minutes), colorizes each held-out set with --samples 8 and prints one
 table per set. With --seen, also about as many of each set's training photos, by a like rule (the
 remainder 1; train.py's validation split keeps a tenth of them), to tell what the model learned
-from what it recalls. The photos come from ../shared/data, or from --mini-imagenet and --caltech
-(Caltech-101 is left out where missing).
+from what it recalls. The photos come from ../shared/data, or from --mini-imagenet, --caltech and
+--more-photos (the last two are left out where missing).
 """
 
 import argparse
@@ -31,10 +31,10 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from colorizer.config import (DECODER_FILE, SHARED_CALTECH_DIR, SHARED_SAMPLE_DIR,  # noqa: E402
-                              TEMPERATURE)
+from colorizer.config import (DECODER_FILE, SHARED_CALTECH_DIR, SHARED_MORE_DIR,  # noqa: E402
+                              SHARED_SAMPLE_DIR, TEMPERATURE)
 from colorizer.scripts import run_script  # noqa: E402
-from heldout import SETS, fold  # noqa: E402
+from heldout import SETS, fold, photos  # noqa: E402
 
 # The original project: an encoder that sees the gray alone, no backbone, every color alike.
 VARIANTS = {"gray-encoder": ("original project (--encoder-input gray --backbone none)",
@@ -59,19 +59,20 @@ def prepare(work, roots):
         every = SETS[name][1]
         if not root.is_dir():
             continue
-        photos = sorted(root.glob("*/*"))
-        for path in photos:
-            flat, remainder = f"{path.parent.name}_{path.name}", fold(path, root, every)
+        paths = photos(root)
+        for path in paths:
+            relative, remainder = path.relative_to(root), fold(path, root, every)
+            flat = "_".join(relative.parts)
             links = ([work / f"test_{name}" / flat] if remainder == 0
-                     else [work / "archive" / name / path.parent.name / path.name])
+                     else [work / "archive" / name / relative])
             if remainder == 1:
                 links.append(work / f"seen_{name}" / flat)
             for link in links:
                 link.parent.mkdir(parents=True, exist_ok=True)
                 if not link.exists():
                     link.symlink_to(path)
-        n_test = sum(fold(p, root, every) == 0 for p in photos)
-        counts[name] = (len(photos) - n_test, n_test)
+        n_test = sum(fold(p, root, every) == 0 for p in paths)
+        counts[name] = (len(paths) - n_test, n_test)
     return counts
 
 
@@ -139,6 +140,9 @@ def main():
                    help="Mini-ImageNet's images/ folder (<wnid>/*.JPEG)")
     p.add_argument("--caltech", type=Path, default=SHARED_CALTECH_DIR, metavar="DIR",
                    help="Caltech-101's folder of <category>/*.jpg; left out where missing")
+    p.add_argument("--more-photos", type=Path, default=SHARED_MORE_DIR, metavar="DIR",
+                   help="the scenes and flowers, <source>/<category>/*.jpg; left out where "
+                        "missing")
     args = p.parse_args()
     if not args.mini_imagenet.is_dir():
         sys.exit(f"quality.py: no Mini-ImageNet photos at {args.mini_imagenet}: name them with "
@@ -150,7 +154,8 @@ def main():
     models.update({label: Path(d) for label, d in also.items()})
     if args.test_only and not all((m / DECODER_FILE).is_file() for m in models.values()):
         sys.exit(f"quality.py: no trained models in {work}/: run without --test-only first")
-    counts = prepare(work, {"Mini-ImageNet": args.mini_imagenet, "Caltech-101": args.caltech})
+    counts = prepare(work, {"Mini-ImageNet": args.mini_imagenet, "Caltech-101": args.caltech,
+                            "Scenes-flowers": args.more_photos})
     for name, (n_train, n_test) in counts.items():
         print(f"{name}: {n_train} training photos, {n_test} held out")
     if not args.test_only:

@@ -151,6 +151,7 @@ def measure_variant(model_config, base, links, work, models):
     start = time.perf_counter()
     maps = backbone_maps(backbone, base, 112)
     figures["maps_ips"] = len(base) / (time.perf_counter() - start) if maps else 0
+    figures["maps_kb"] = sum(m.codes.nbytes + m.scale.nbytes for m in maps.values()) / len(base) / 1e3
     index = {path: i for i, path in enumerate(base)}
     rows = np.array([*range(len(base)), *(index[path] for _, path in links)])
     paths = base + [link for link, _ in links]
@@ -200,6 +201,7 @@ MACHINE_ROWS = [  # label, key, format, unit
 ROWS = [
     ("backbone FLOPs per image (forward, once per image)", "backbone_flops", "{:.2f}", "GFLOP"),
     ("  the backbone reading the training images", "maps_ips", "{:.1f}", "images/s"),
+    ("  its maps of an image, as the cache keeps them", "maps_kb", "{:.1f}", "KB"),
     ("model FLOPs per training image (forward + backward)", "train_flops", "{:.2f}", "GFLOP"),
     ("training throughput, 19,600-image set, batch 32", "train_ips", "{:.1f}", "images/s"),
     ("  achieved / peak", "train_share", "{:.0%}", ""),

@@ -13,17 +13,28 @@ from pathlib import Path
 
 import keras
 
-from .config import CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, HISTORY_CSV, HISTORY_PNG, PREVIEW_PNG
+from .color import rgb_to_gray
+from .config import (CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, DECODER_FILE, ENCODER_FILE,
+                     HISTORY_CSV, HISTORY_PNG, PREVIEW_PNG)
 from .distribute import any_worker, mean_over_workers
-from .figures import grid, plot_history, preview_rows
+from .figures import grid, history_rows, plot_history, preview_rows
 from .files import atomic_path, save_png, save_text
 from .inference import Colorizer
+from .metrics import first_colorization_scores
+from .model import with_builtin_layers
 
 
 def save_model(model, path):
     """model.save, atomically: a half-written file never carries the final name."""
     with atomic_path(path, suffix=".keras") as tmp:  # Keras insists on the .keras suffix
         model.save(tmp)
+
+
+def save_coders(vae, models_dir):
+    """The encoder and decoder with Keras' own layers only, so that they load anywhere with plain
+    keras.saving.load_model: test.py needs only the decoder."""
+    for model, name in [(vae.encoder, ENCODER_FILE), (vae.decoder, DECODER_FILE)]:
+        save_model(with_builtin_layers(model), Path(models_dir) / name)
 
 
 def trim_history(models_dir, epochs_done):
@@ -136,6 +147,43 @@ class LearningRateDecay(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = self.rate
+
+
+class BestColorizer(keras.callbacks.Callback):
+    """After every epoch, colors fixed validation photos from z = 0, the first colorization
+    test.py gives, and logs their balanced hue hits and PSNR (val_hue, val_psnr); whenever the
+    hue is the best yet, saves the encoder and decoder, so that the models folder keeps the epoch
+    that colors unseen photos best, not the last. The loss decodes the encoder's z, which saw
+    the true colors: it says little about that. Runs before CSVLogger, which writes the two."""
+
+    def __init__(self, models_dir, imgs_val, best=None):
+        super().__init__()
+        self.models_dir = Path(models_dir)
+        self.imgs_val, self.grays = imgs_val, rgb_to_gray(imgs_val)
+        self.best = best
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or not math.isfinite(float(logs.get("loss", 0))):
+            return
+        colorizer = Colorizer(self.model.decoder)
+        imgs_rgb = colorizer.colorize(self.grays, colorizer.prior_z(len(self.grays), 1))
+        hue, logs["val_psnr"] = first_colorization_scores(imgs_rgb, self.imgs_val)
+        logs["val_hue"] = hue
+        if self.best is None or hue > self.best:  # a first epoch of nan hue is kept too
+            self.best = hue if math.isfinite(hue) else -math.inf
+            save_coders(self.model, self.models_dir)
+
+    @staticmethod
+    def kept(models_dir):
+        """(epoch from 1, val_hue, val_psnr) of the epoch whose decoder is kept, from
+        history.csv; None before the first."""
+        path = Path(models_dir) / HISTORY_CSV
+        rows = list(zip(history_rows(path, "epoch"), history_rows(path, "val_hue"),
+                        history_rows(path, "val_psnr")))
+        if not rows:
+            return None
+        epoch, hue, psnr = max(rows, key=lambda row: float(row[1]))
+        return int(epoch) + 1, float(hue), float(psnr)
 
 
 class Figures(keras.callbacks.Callback):

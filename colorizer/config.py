@@ -50,10 +50,11 @@ PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
 MODEL_CARD = "README.md"  # beside the released decoder: data, licenses, command, scores
 
 # Photos beside the checkout, for tests and benchmarks (not for users): 691 from Mini-ImageNet,
-# 6,934 from Caltech-101.
+# 6,934 from Caltech-101, 14,173 scenes, flowers, horses and insects (<source>/<category>/).
 SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_SAMPLE_DIR = SHARED_DATA_DIR / "mini-imagenet-sample" / "ImageNet-Mini" / "images"
 SHARED_CALTECH_DIR = SHARED_DATA_DIR / "caltech101-color" / "Caltech-101"
+SHARED_MORE_DIR = SHARED_DATA_DIR / "more-color-photos"
 
 # -- the model ----------------------------------------------------------------------------------
 DOWNSAMPLINGS = 4  # the decoder's U-Net halves the gray this many times...
@@ -141,6 +142,10 @@ class RunConfig:
     val_fraction: float = 0.1  # share of original photos (with their crops) held out
     color_stats_photos: int = 2000  # training images whose colors tell how common each color is
     preview_photos: int = 4  # validation photos shown in models/preview.png after every epoch
+    # validation photos colored after every epoch: the decoder of the epoch that colors them best
+    # is the one kept; with fewer than the second, chance would choose, and the last is kept
+    selection_photos: int = 256
+    selection_min_photos: int = 32
 
 
 # train.py's peak memory: a fixed part, then per pixel of an image's side squared, a part for the

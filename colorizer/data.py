@@ -1,7 +1,8 @@
 """Training input: PNG files -> tf.data batches of ({"gray": float 0–255, map name: the
 backbone's map}, chroma), decoded as each batch needs them; the backbone's maps computed once per
-image, and kept on disk for the next run on the same images."""
+image, kept as 8-bit codes, and on disk for the next run on the same images."""
 
+import dataclasses
 import errno
 import hashlib
 import json
@@ -21,6 +22,41 @@ from .color import rgb_to_chroma, rgb_to_gray
 # so that the pass takes the same memory at any size (the backbone reads twice the side).
 MAPS_BATCH_PIXELS = 64 * 112**2
 CACHE_NAME = re.compile(r"maps-[0-9a-f]{16}(\.tmp\w+)?")  # the sets backbone_maps writes
+# Each channel's scale is fitted to this many images spread over the set; a code is a signed
+# byte, the largest magnitude seen on them at CODE_MAX.
+CALIBRATION_IMAGES = 256
+CODE_MAX = 127
+CACHE_FORMAT = "int8-per-channel"  # in the cache's name: a set of another format is not read
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantizedMaps:
+    """One backbone map of N images as int8 codes (N, h, w, C) and a float32 scale per channel
+    (C,): half the bytes of float16, and what each image's value loses is at most half a step of
+    its channel's scale (docs/speed.md, "The map cache")."""
+    codes: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def scale_for(cls, maps):
+        """The scale per channel that codes maps ((N, h, w, C), a sample of the set) whole."""
+        peak = np.abs(maps).max(axis=tuple(range(maps.ndim - 1))).astype(np.float32)
+        return np.where(peak > 0, peak / CODE_MAX, 1).astype(np.float32)
+
+    def encode(self, maps):
+        """float maps (n, h, w, C) -> their int8 codes, beyond the calibrated peak clipped."""
+        return np.clip(np.rint(maps / self.scale), -CODE_MAX, CODE_MAX).astype(np.int8)
+
+    def rows(self, indices):
+        """The maps of the images at indices, float32."""
+        return self.codes[indices].astype(np.float32) * self.scale
+
+    def __getitem__(self, index):
+        return QuantizedMaps(self.codes[index], self.scale)
+
+    @property
+    def shape(self):
+        return self.codes.shape
 
 
 def _split_batch(batch_rgb):
@@ -42,9 +78,9 @@ def _read_images(paths, size):
 
 
 def backbone_maps(backbone, paths, size, cache=None, log=lambda line: None):
-    """The frozen backbone's maps of every image, {map name: float16 array (N, ...)}: the gray
+    """The frozen backbone's maps of every image, {map name: QuantizedMaps (N, ...)}: the gray
     is not augmented at random while training, so each image's maps are the same every epoch
-    and are computed once. About 138 KB an image at 112 px; {} for no backbone.
+    and are computed once. About 69 KB an image at 112 px; {} for no backbone.
 
     cache: cache_folder's answer for these images, where they are kept on disk, memory-mapped:
     read from there if an earlier run left them, else written there for the next run on the same
@@ -66,26 +102,33 @@ def backbone_maps(backbone, paths, size, cache=None, log=lambda line: None):
         shutil.rmtree(cache)
     else:
         log(f"the backbone reads the {len(paths)} images once")
+    scales = _calibrate(backbone, paths, size)
     if cache is not None and _room_for(shapes.values(), cache.parent):
-        _write_cache(cache, shapes, lambda maps: _fill_maps(backbone, paths, size, maps))
+        _write_cache(cache, shapes, scales,
+                     lambda maps: _fill_maps(backbone, paths, size, maps))
         return _read_cache(cache, shapes)[0]
     return _fill_maps(backbone, paths, size,
-                      {name: np.empty(shape, np.float16) for name, shape in shapes.items()})
+                      {name: QuantizedMaps(np.empty(shape, np.int8), scales[name])
+                       for name, shape in shapes.items()})
 
 
 def _read_cache(folder, shapes):
-    """({map name: the memory-mapped maps in folder}, None), or (None, what is wrong) where a
-    file is missing, damaged, or not of its shape and type."""
+    """({map name: the memory-mapped QuantizedMaps in folder}, None), or (None, what is wrong)
+    where a file is missing, damaged, or not of its shape and type."""
     maps = {}
     for name, shape in shapes.items():
-        path = folder / f"{name}.npy"
-        try:
-            maps[name] = np.load(path, mmap_mode="r")
-        except (OSError, ValueError, EOFError) as err:
-            return None, f"{path.name}: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
-        if maps[name].shape != shape or maps[name].dtype != np.float16:
-            return None, (f"{path.name} holds {maps[name].dtype} {maps[name].shape}, not "
-                          f"float16 {shape}")
+        arrays = {}
+        for path, dtype, want in ((folder / f"{name}.npy", np.int8, shape),
+                                  (folder / f"{name}.scale.npy", np.float32, shape[-1:])):
+            try:
+                arrays[dtype] = np.load(path, mmap_mode="r")
+            except (OSError, ValueError, EOFError) as err:
+                return None, (f"{path.name}: "
+                              f"{str(err).splitlines()[0] if str(err) else type(err).__name__}")
+            if arrays[dtype].shape != want or arrays[dtype].dtype != dtype:
+                return None, (f"{path.name} holds {arrays[dtype].dtype} {arrays[dtype].shape}, "
+                              f"not {np.dtype(dtype)} {want}")
+        maps[name] = QuantizedMaps(arrays[np.int8], np.array(arrays[np.float32]))
     return maps, None
 
 
@@ -98,19 +141,37 @@ def cache_folder(cache_dir, backbone, paths, size):
     """Where in cache_dir backbone_maps keeps these images' maps: its name changes with the
     backbone, the size, and any image's name, order, size in bytes or time of change."""
     listing = [(p.name, (stat := p.stat()).st_size, stat.st_mtime_ns) for p in map(Path, paths)]
-    text = json.dumps([backbone.name, sorted(_map_shapes(backbone)), size, listing])
+    text = json.dumps([CACHE_FORMAT, backbone.name, sorted(_map_shapes(backbone)), size, listing])
     return Path(cache_dir) / f"maps-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
+def _map_reader(backbone, size):
+    """gray uint8 (B, S, S) -> {map name: float32 maps}, one traced graph."""
+    read = tf.function(lambda gray: backbone(gray, training=False),
+                       input_signature=[tf.TensorSpec((None, size, size, 1), tf.float32)])
+    return lambda gray: {name: m.numpy() for name, m in
+                         read(gray[..., None].astype(np.float32)).items()}
+
+
+def _calibrate(backbone, paths, size):
+    """{map name: the scale per channel (C,)} of the maps of CALIBRATION_IMAGES of paths, spread
+    over them (a set's photos come folder by folder)."""
+    sample = paths[::max(1, len(paths) // CALIBRATION_IMAGES)][:CALIBRATION_IMAGES]
+    read_maps, batch = _map_reader(backbone, size), max(1, MAPS_BATCH_PIXELS // size**2)
+    batches = _read_images(sample, size).batch(batch).as_numpy_iterator()
+    peaks = [read_maps(rgb_to_gray(rgb)) for _, rgb in batches]
+    return {name: QuantizedMaps.scale_for(np.concatenate([p[name] for p in peaks]))
+            for name in peaks[0]}
+
+
 def _fill_maps(backbone, paths, size, maps):
-    """Each image's maps into its row of maps ({map name: array (N, ...)}), batch by batch."""
-    read_maps = tf.function(lambda gray: backbone(gray, training=False),
-                            input_signature=[tf.TensorSpec((None, size, size, 1), tf.float32)])
-    batch = max(1, MAPS_BATCH_PIXELS // size**2)
+    """Each image's maps, coded, into its row of maps ({map name: QuantizedMaps (N, ...)}),
+    batch by batch."""
+    read_maps, batch = _map_reader(backbone, size), max(1, MAPS_BATCH_PIXELS // size**2)
     batches = _read_images(paths, size).batch(batch).prefetch(2).as_numpy_iterator()
     for indices, rgb in batches:
-        for name, batch_maps in read_maps(rgb_to_gray(rgb)[..., None].astype(np.float32)).items():
-            maps[name][indices] = batch_maps.numpy()
+        for name, batch_maps in read_maps(rgb_to_gray(rgb)).items():
+            maps[name].codes[indices] = maps[name].encode(batch_maps)
     return maps
 
 
@@ -119,20 +180,24 @@ def _room_for(shapes, cache_dir):
     folder = Path(cache_dir).absolute()
     while not folder.exists():
         folder = folder.parent
-    need = sum(2 * np.prod(shape, dtype=np.int64) for shape in shapes)  # float16
+    need = sum(np.prod(shape, dtype=np.int64) for shape in shapes)  # a byte a value
     return shutil.disk_usage(folder).free > 2 * need
 
 
-def _write_cache(folder, shapes, fill):
-    """fill({map name: memory-mapped array of its shape}) in a temporary folder that then takes
-    folder's name, whole or not at all; the other sets this program wrote beside it are removed."""
+def _write_cache(folder, shapes, scales, fill):
+    """fill({map name: QuantizedMaps of its shape and scale, memory-mapped}) in a temporary
+    folder that then takes folder's name, whole or not at all; the other sets this program wrote
+    beside it are removed."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{folder.name}.tmp", dir=folder.parent))
     try:
-        maps = {name: _allocated_memmap(tmp / f"{name}.npy", shape)
-                for name, shape in shapes.items()}
+        maps = {}
+        for name, shape in shapes.items():
+            np.save(tmp / f"{name}.scale.npy", scales[name])
+            maps[name] = QuantizedMaps(_allocated_memmap(tmp / f"{name}.npy", shape),
+                                       scales[name])
         for m in fill(maps).values():
-            m.flush()
+            m.codes.flush()
         del maps
         tmp.rename(folder)
     except BaseException:
@@ -144,18 +209,18 @@ def _write_cache(folder, shapes, fill):
 
 
 def _allocated_memmap(path, shape):
-    """A float16 .npy of shape at path, memory-mapped, its blocks taken on the disk before any
+    """An int8 .npy of shape at path, memory-mapped, its blocks taken on the disk before any
     is written: a disk that fills while a sparse file's pages are written kills the process
     (SIGBUS), where this is an OSError naming the file."""
     with open(path, "wb") as f:
         np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(
-            np.dtype(np.float16)), "fortran_order": False, "shape": shape})
+            np.dtype(np.int8)), "fortran_order": False, "shape": shape})
         try:
-            os.posix_fallocate(f.fileno(), 0, f.tell() + 2 * math.prod(shape))
+            os.posix_fallocate(f.fileno(), 0, f.tell() + math.prod(shape))
         except OSError as err:
             if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system that cannot
                 raise OSError(err.errno, err.strerror, str(path)) from None
-            f.truncate(f.tell() + 2 * math.prod(shape))
+            f.truncate(f.tell() + math.prod(shape))
     return np.lib.format.open_memmap(path, "r+")
 
 
@@ -173,10 +238,9 @@ def make_dataset(paths, size, batch_size, shuffle, seed=None, drop_remainder=Fal
         gray, chroma = tf.numpy_function(_split_batch, [batch_rgb], [tf.uint8, tf.float32],
                                          stateful=False)
         gray = tf.ensure_shape(tf.cast(gray, tf.float32)[..., None], (None, size, size, 1))
-        rows = tf.numpy_function(lambda i: [m[i] for m in maps.values()], [index],
-                                 [tf.float16] * len(maps), stateful=False) if maps else []
-        condition = {"gray": gray, **{name: tf.ensure_shape(tf.cast(r, tf.float32),
-                                                            (None, *m.shape[1:]))
+        rows = tf.numpy_function(lambda i: [m.rows(i) for m in maps.values()], [index],
+                                 [tf.float32] * len(maps), stateful=False) if maps else []
+        condition = {"gray": gray, **{name: tf.ensure_shape(r, (None, *m.shape[1:]))
                                       for r, (name, m) in zip(rows, maps.items())}}
         return condition, tf.ensure_shape(chroma, (None, size, size, 2))
 

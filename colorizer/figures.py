@@ -41,8 +41,19 @@ def preview_rows(colorizer, imgs_orig, z):
             for i, (g, img) in enumerate(zip(grays, imgs_orig))]
 
 
+def history_rows(csv_path, column):
+    """The values of one column of Keras' CSVLogger file, epoch by epoch; none where the file or
+    the column is missing, or the logger wrote NA (no validation set)."""
+    if not Path(csv_path).is_file():
+        return []
+    with open(csv_path) as f:
+        return [r[column] for r in csv.DictReader(f) if r.get(column, "NA") not in ("NA", "", None)]
+
+
 def plot_history(csv_path, png_path):
-    """Loss curves from Keras' CSVLogger file: training and validation, one panel per term."""
+    """Loss curves from Keras' CSVLogger file, training and validation, one panel per term; and
+    the first colorization of the validation photos, balanced hue hits and PSNR, its best epoch
+    marked: the one whose decoder is kept."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,20 +61,29 @@ def plot_history(csv_path, png_path):
     from matplotlib.ticker import MaxNLocator
 
     with open(csv_path) as f:
-        rows = list(csv.DictReader(f))
-    epochs = [int(r["epoch"]) + 1 for r in rows]
+        epochs = [int(r["epoch"]) + 1 for r in csv.DictReader(f)]
     terms = ["loss", "reconstruction_loss", "kl_loss"]
-    fig, axes = plt.subplots(1, len(terms), figsize=(4 * len(terms), 3.2))
+    hue = [float(v) for v in history_rows(csv_path, "val_hue")]
+    fig, axes = plt.subplots(1, len(terms) + bool(hue), figsize=(4 * (len(terms) + bool(hue)), 3.2))
     for ax, term in zip(axes, terms):
         for prefix, style in (("", "-"), ("val_", "--")):
-            # CSVLogger writes NA for validation terms when there was no validation set
-            values = [float(r[prefix + term]) for r in rows if r.get(prefix + term, "NA") != "NA"]
+            values = [float(v) for v in history_rows(csv_path, prefix + term)]
             if values:
                 ax.plot(epochs[:len(values)], values, style, label=prefix + term)
+        ax.set_title(term.replace("_", " "))
+    if hue:
+        ax, psnr = axes[-1], [float(v) for v in history_rows(csv_path, "val_psnr")]
+        best = int(np.argmax(hue))
+        ax.plot(epochs[:len(hue)], hue, "-", color="C2", label="balanced hue hits")
+        ax.plot(epochs[best], hue[best], "o", color="C2", label=f"kept: epoch {epochs[best]}")
+        ax.set_title("validation, first colorization")
+        right = ax.twinx()
+        right.plot(epochs[:len(psnr)], psnr, "--", color="C3", label="PSNR (dB)")
+        right.legend(loc="lower right")
+    for ax in axes:
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(term.replace("_", " "))
-        ax.legend()
+        ax.legend(loc="upper right" if ax is not axes[-1] or not hue else "upper left")
     fig.tight_layout()
     with atomic_write(png_path) as f:
         fig.savefig(f, format="png", dpi=80)

@@ -171,6 +171,15 @@ def _rate(hits, colored):
     return per_photo, float(sectors[counted].mean()), sectors
 
 
+def first_colorization_scores(imgs_rgb, imgs_orig):
+    """(balanced hue hits, mean PSNR) of one colorization per photo against its original: what
+    training watches on its validation photos to keep the epoch that colors them best."""
+    counts = [hue_counts(img[None], orig, ()) for img, orig in zip(imgs_rgb, imgs_orig)]
+    _, balanced, _ = _rate(np.stack([c["hits"][0] for c in counts]),
+                           np.stack([c["colored"] for c in counts]))
+    return balanced, float(np.mean([psnr(img, orig) for img, orig in zip(imgs_rgb, imgs_orig)]))
+
+
 def hue_rates(counts):
     """The hue measures over photos, from their hue_counts: {row: (per-photo mean, balanced,
     per-sector rates (6,))} for the first sample, all samples (mean), the best sample of each

@@ -14,14 +14,14 @@ import tensorflow as tf
 
 from . import UserError
 from .backbone import backbone_model
-from .callbacks import Checkpoint, Figures, LearningRateDecay, Stopper, save_model, trim_history
-from .config import (CHECKPOINT_FILE, DECODER_FILE, ENCODER_FILE, HISTORY_CSV, MAPS_CACHE_DIR,
-                     VAE_FILE)
+from .callbacks import (BestColorizer, Checkpoint, Figures, LearningRateDecay, Stopper,
+                        save_coders, save_model, trim_history)
+from .config import CHECKPOINT_FILE, HISTORY_CSV, MAPS_CACHE_DIR, VAE_FILE
 from .data import backbone_maps, cache_folder, make_dataset
 from .distribute import ClusterError, is_chief, make_strategy, worker_name
 from .files import inflation_problem, lock_folder
 from .images import UNREADABLE, is_crop, load_array, png_damage, training_colors
-from .model import build_cvae, needs_color_statistics, with_builtin_layers
+from .model import build_cvae, needs_color_statistics
 
 
 def start_strategy(name, on_wait):
@@ -110,12 +110,14 @@ def datasets(train_paths, val_paths, model_config, settings, strategy, models_di
 
 
 # -- the callbacks and fit ----------------------------------------------------------------------
-def make_callbacks(settings, model_config, models_dir, strategy, preview_paths, epochs_done,
-                   max_minutes=math.inf):
+def make_callbacks(settings, model_config, models_dir, strategy, train_paths, val_paths,
+                   epochs_done, max_minutes=math.inf):
     """(the Stopper, every callback in the order Keras calls them): the Stopper first, so the
-    others see a stopped batch as the last; on the chief, Checkpoint before CSVLogger before
-    Figures, which plots the row the logger has just written. preview_paths: photos for
-    models/preview.png, the first settings.preview_photos of them that are not crops."""
+    others see a stopped batch as the last; on the chief, Checkpoint, then BestColorizer on up
+    to settings.selection_photos validation photos that are not crops, spread over them (where
+    there are settings.selection_min_photos), then CSVLogger, then Figures, which plots the row
+    the logger has just written. Figures' preview: settings.preview_photos of the validation
+    photos (else training ones)."""
     stopper = Stopper(max_minutes)
     callbacks = [stopper, keras.callbacks.TerminateOnNaN(),
                  LearningRateDecay(settings.learning_rate, settings.final_learning_rate,
@@ -125,12 +127,19 @@ def make_callbacks(settings, model_config, models_dir, strategy, preview_paths, 
     models_dir.mkdir(parents=True, exist_ok=True)
     if epochs_done:  # an epoch cut short is done again: its row goes
         trim_history(models_dir, epochs_done)
-    preview = ([p for p in preview_paths if not is_crop(p)] or preview_paths)
     state = {"seed": settings.seed, "batch_size": settings.batch_size,
              "model": dataclasses.asdict(model_config)}
+    callbacks.append(Checkpoint(models_dir, state))
+    photos = [p for p in val_paths if not is_crop(p)]
+    if len(photos) >= settings.selection_min_photos:
+        photos = photos[::max(1, len(photos) // settings.selection_photos)]
+        imgs_val = np.stack([load_array(p) for p in photos[:settings.selection_photos]])
+        callbacks.append(BestColorizer(models_dir, imgs_val,
+                                       (BestColorizer.kept(models_dir) or [None, None])[1]))
+    preview = ([p for p in val_paths or train_paths if not is_crop(p)]
+               or val_paths or train_paths)
     imgs_preview = np.stack([load_array(p) for p in preview[:settings.preview_photos]])
-    callbacks += [Checkpoint(models_dir, state),
-                  keras.callbacks.CSVLogger(models_dir / HISTORY_CSV, append=bool(epochs_done)),
+    callbacks += [keras.callbacks.CSVLogger(models_dir / HISTORY_CSV, append=bool(epochs_done)),
                   Figures(models_dir, imgs_preview)]
     return stopper, callbacks
 
@@ -167,9 +176,16 @@ def worker(strategy):
 
 
 # -- the saved models ---------------------------------------------------------------------------
-def save_models(vae, models_dir):
-    """The whole model, and the encoder and decoder with Keras' own layers only, so that they
-    load anywhere with plain keras.saving.load_model: test.py needs only the decoder."""
-    for model, name in [(vae, VAE_FILE), (with_builtin_layers(vae.encoder), ENCODER_FILE),
-                        (with_builtin_layers(vae.decoder), DECODER_FILE)]:
-        save_model(model, models_dir / name)
+def kept_epoch(models_dir):
+    """(epoch from 1, balanced hue hits, PSNR) of the epoch whose decoder BestColorizer kept in
+    models_dir; None where no validation photos were watched."""
+    return BestColorizer.kept(models_dir)
+
+
+def save_models(vae, models_dir, callbacks=()):
+    """The whole model (what --resume and the benchmarks read), and its encoder and decoder
+    (callbacks.save_coders), unless a BestColorizer among callbacks watched the validation
+    photos: it saved those of the best epoch already."""
+    save_model(vae, models_dir / VAE_FILE)
+    if not any(isinstance(c, BestColorizer) for c in callbacks):
+        save_coders(vae, models_dir)

@@ -191,6 +191,23 @@ def test_a_tensor_outside_its_storage_is_refused(tmp_path, monkeypatch):
         read_state_dict(tmp_path / "w.pth")
 
 
+def test_maps_coded_in_a_byte_lose_at_most_half_a_step_of_their_channels_scale():
+    from colorizer.data import CODE_MAX, QuantizedMaps
+
+    rng = np.random.default_rng(0)
+    sample = rng.normal(0, [0.1, 5, 40], (64, 4, 4, 3)).astype(np.float32)  # channels apart
+    sample[..., 2] = np.abs(sample[..., 2])
+    scale = QuantizedMaps.scale_for(np.concatenate([sample, np.zeros((1, 4, 4, 3))]))
+    assert np.allclose(scale * CODE_MAX, np.abs(sample).max(axis=(0, 1, 2)))
+    maps = QuantizedMaps(QuantizedMaps(None, scale).encode(sample), scale)
+    assert maps.codes.dtype == np.int8 and maps.codes.nbytes * 2 == sample.astype(np.float16).nbytes
+    assert np.all(np.abs(maps.rows(slice(None)) - sample) <= scale / 2 + 1e-7)
+    assert np.array_equal(maps[[3, 1]].rows([1]), maps.rows([1]))
+    beyond = QuantizedMaps(None, scale).encode(sample * 3)  # past the calibration: clipped
+    assert beyond.min() >= -CODE_MAX and beyond.max() == CODE_MAX
+    assert QuantizedMaps.scale_for(np.zeros((2, 4, 4, 3))).tolist() == [1, 1, 1]  # a dead channel
+
+
 def test_the_maps_are_kept_for_the_next_run_on_the_same_images_only(color_photos, tmp_path):
     import tensorflow as tf
 
@@ -208,8 +225,10 @@ def test_the_maps_are_kept_for_the_next_run_on_the_same_images_only(color_photos
     cache = cache_folder(cache_dir, backbone, paths, size)
     written = backbone_maps(backbone, paths, size, cache)
     assert list(written) == list(in_memory) == ["lite0_stride8", "lite0_stride16", "lite0_stride32"]
-    assert all(isinstance(m, np.memmap) for m in written.values())
-    assert all(np.array_equal(in_memory[name], m) for name, m in written.items())
+    assert all(isinstance(m.codes, np.memmap) and m.codes.dtype == np.int8
+               for m in written.values())
+    assert all(np.array_equal(in_memory[name].codes, m.codes)
+               and np.array_equal(in_memory[name].scale, m.scale) for name, m in written.items())
 
     def stamps():
         return {p.name: p.stat().st_mtime_ns for p in sorted(cache_dir.rglob("*"))}
@@ -217,14 +236,15 @@ def test_the_maps_are_kept_for_the_next_run_on_the_same_images_only(color_photos
     before = stamps()
     read = backbone_maps(backbone, paths, size, cache)  # an earlier run's: read, not written
     assert stamps() == before
-    assert all(np.array_equal(in_memory[name], m) for name, m in read.items())
+    assert all(np.array_equal(in_memory[name].codes, m.codes) for name, m in read.items())
 
     Image.fromarray(color_photos[3][:size, :size]).save(paths[0])  # an image changed
     changed = cache_folder(cache_dir, backbone, paths, size)
     assert changed != cache
     maps = backbone_maps(backbone, paths, size, changed)["lite0_stride8"]
-    assert not np.array_equal(maps[0], in_memory["lite0_stride8"][0])
-    assert np.array_equal(maps[1:], in_memory["lite0_stride8"][1:])
+    assert not np.array_equal(maps.rows([0]), in_memory["lite0_stride8"].rows([0]))
+    assert np.allclose(maps.rows([1, 2]), in_memory["lite0_stride8"].rows([1, 2]),
+                       atol=maps.scale.max())  # the same images under another calibration
     assert sorted(p.name for p in cache_dir.iterdir()) == [changed.name, "notes.txt"]
 
     paths[1].write_bytes(paths[1].read_bytes()[:60])  # damaged: the pass stops, nothing is kept

@@ -157,3 +157,67 @@ def test_rebalancing_weighs_each_pixel_by_its_colors_rarity(color_photos):
     assert plain.chroma_weights is None and len(weighed.chroma_weights) == 256
     weights = np.asarray(weighed._pixel_weights(chroma))[0, ..., 0]
     assert np.array_equal(weights, np.asarray(weighed.chroma_weights)[chroma_bin(chroma[0])])
+
+
+def test_the_decoder_kept_is_the_epoch_that_colored_the_validation_photos_best(color_photos,
+                                                                                tmp_path):
+    import keras
+
+    from colorizer.callbacks import BestColorizer
+    from colorizer.config import DECODER_FILE, ENCODER_FILE
+    from colorizer.inference import Colorizer
+    from colorizer.metrics import first_colorization_scores
+    from colorizer.model import build_cvae
+
+    imgs_val = np.stack([photo[:32, :32] for photo in color_photos])
+    vae = build_cvae(ModelConfig(size=32, width=4, latent_dim=4, backbone="none",
+                                 rebalance_mix=1), seed=0)
+    keeper = BestColorizer(tmp_path, imgs_val)
+    keeper.set_model(vae)
+    head = vae.decoder.get_layer("chroma_half")
+    hues, weights = [], []
+    for epoch, angle in enumerate(np.radians([20, 200, 110, 300])):  # an epoch, a flat hue
+        head.set_weights([np.zeros(head.kernel.shape, "float32"),
+                          np.arctanh(0.3 * np.array([np.cos(angle), np.sin(angle)], "float32"))])
+        logs = {"loss": 1.0}
+        keeper.on_epoch_end(epoch, logs)
+        hues.append(logs["val_hue"])
+        weights.append(vae.decoder.get_weights())
+        assert np.isfinite(logs["val_psnr"])
+    assert len(set(hues)) > 1  # the epochs differ, so which one is kept tells
+    best = int(np.argmax(hues))
+    assert 0 < best < len(hues) - 1  # neither the first epoch nor the last
+    kept = Colorizer.load(tmp_path / DECODER_FILE)
+    assert all(np.array_equal(a, b) for a, b in zip(kept.decoder.get_weights(), weights[best]))
+    out = kept.colorize(keeper.grays, kept.prior_z(len(imgs_val), 1))
+    assert np.isclose(first_colorization_scores(out, imgs_val)[0], hues[best])
+    assert (tmp_path / ENCODER_FILE).is_file()
+    assert keras.saving.load_model(tmp_path / ENCODER_FILE) is not None
+
+
+def test_an_epoch_is_chosen_only_on_enough_validation_photos(color_photos, tmp_path):
+    import tensorflow as tf
+
+    from colorizer import training
+    from colorizer.callbacks import BestColorizer
+    from colorizer.config import DECODER_FILE, VAE_FILE
+    from colorizer.model import build_cvae
+
+    paths = []
+    for i in range(40):
+        paths.append(tmp_path / "images" / f"photo{i}.png")
+        paths[-1].parent.mkdir(exist_ok=True)
+        Image.fromarray(color_photos[i % len(color_photos)][i:i + 32, :32]).save(paths[-1])
+    model_config = ModelConfig(size=32, width=4, latent_dim=4, backbone="none", rebalance_mix=1)
+    settings = RunConfig()
+    vae = build_cvae(model_config, seed=0)
+    strategy = tf.distribute.get_strategy()
+    for val_paths, chooses in ((paths[:settings.selection_min_photos - 1], False),
+                               (paths[:settings.selection_min_photos], True)):
+        models = tmp_path / f"models{len(val_paths)}"
+        _, callbacks = training.make_callbacks(settings, model_config, models, strategy,
+                                               paths, val_paths, 0)
+        keepers = [c for c in callbacks if isinstance(c, BestColorizer)]
+        assert len(keepers) == chooses
+        training.save_models(vae, models, callbacks)  # the chosen decoder is left as it was
+        assert (models / VAE_FILE).is_file() and (models / DECODER_FILE).is_file() != chooses

@@ -237,7 +237,9 @@ def test_a_damaged_map_cache_is_made_again(color_photos, tmp_path):
     first = cache / "lite0_stride8.npy"
     damages = {"cut short": lambda: first.write_bytes(first.read_bytes()[:200]),
                "not .npy": lambda: first.write_bytes(b"not a numpy file"),
-               "wrong shape": lambda: np.save(first, np.zeros((2, 4, 4, 40), np.float16)),
+               "wrong shape": lambda: np.save(first, np.zeros((2, 4, 4, 40), np.int8)),
+               "float16, as before": lambda: np.save(first, np.zeros((3, 4, 4, 40), np.float16)),
+               "no scales": (cache / "lite0_stride8.scale.npy").unlink,
                "gone": first.unlink}
     for damage in damages.values():
         damage()
@@ -245,7 +247,7 @@ def test_a_damaged_map_cache_is_made_again(color_photos, tmp_path):
         maps = backbone_maps(backbone, paths, size, cache, log=told.append)
         assert len(told) == 1 and told[0].startswith(f"the backbone's maps in {cache}/ are damaged")
         assert told[0].endswith("): it reads the 3 images again")
-        assert all(np.array_equal(in_memory[name], m) for name, m in maps.items())
+        assert all(np.array_equal(in_memory[name].codes, m.codes) for name, m in maps.items())
         told.clear()
         backbone_maps(backbone, paths, size, cache, log=told.append)  # whole again
         assert told == [f"the backbone's maps of the 3 images are an earlier run's, in {cache}/"]
@@ -272,7 +274,8 @@ def test_a_disk_that_fills_while_the_maps_are_written_is_an_error_naming_the_fil
     with small_disk(tmp_path / "disk") as disk:
         folder = disk / "backbone_maps" / "maps-0123456789abcdef"
         with pytest.raises(OSError) as raised:  # 2 MB of maps on a 1 MB disk
-            _write_cache(folder, {"lite0_stride8": (1000, 1024)}, filled.append)
+            _write_cache(folder, {"lite0_stride8": (1000, 2048)},
+                         {"lite0_stride8": np.ones(2048, np.float32)}, filled.append)
         assert raised.value.errno == 28 and "lite0_stride8.npy" in raised.value.filename
         assert filled == [] and list(folder.parent.iterdir()) == []  # nothing half-written
 
@@ -284,7 +287,8 @@ def test_a_dead_runs_temporary_maps_under_this_process_id_are_no_obstacle(tmp_pa
     stale = folder.with_name(f"{folder.name}.tmp{os.getpid()}")  # as PID 1 in a container
     stale.mkdir(parents=True)
     (stale / "lite0_stride8.npy").write_bytes(b"half")
-    _write_cache(folder, {"lite0_stride8": (2, 3)}, lambda maps: maps)
+    _write_cache(folder, {"lite0_stride8": (2, 3)}, {"lite0_stride8": np.ones(3, np.float32)},
+                 lambda maps: maps)
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]
 
 
