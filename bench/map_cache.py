@@ -9,7 +9,9 @@ the same maps coded as train.py's cache codes them (colorizer.data.QuantizedMaps
 scale fitted to 256 of the set's training photos, as train.py fits it to its images). Printed per
 set: bytes an image, the coding's error (RMS over the maps' RMS) and its clipped share, and the
 first colorization's PSNR (and over the gray's), balanced hue, green and cyan/blue hits from
-each, and how far the two colorizations lie apart.
+each, and how far the two colorizations lie apart. Then, for horizontal flips as a lever: how far
+the maps of a flipped gray lie from the flipped maps of the gray (RMS over the maps' RMS), which
+says whether a flip can reuse an image's cached maps or needs maps of its own.
 """
 
 import sys
@@ -71,6 +73,7 @@ def main():
     backbone = backbone_model(colorizer.backbone_name, colorizer.size)
     print(f"{'set':16s} {'maps':7s} {'bytes':>7s} {'error':>6s} {'clipped':>8s}  "
           f"{'PSNR':>6s} {'− gray':>6s} {'hue':>5s} {'green':>5s} {'cyan':>5s} {'change':>7s}")
+    flips = []
     for set_name, (root, every) in SETS.items():
         if not root.is_dir():
             continue
@@ -99,6 +102,12 @@ def main():
             print(f"{set_name:16s} {label:7s} {size / 1e3:6.1f}K {err:6.3f} {clip:8.5f}  "
                   f"{psnr:6.2f} {psnr - psnr_gray:+6.2f} {hue:5.3f} {green:5.3f} {cyan:5.3f} "
                   f"{change:7.3f}")
+        flipped = read_maps(backbone, grays[:, :, ::-1])
+        gap = np.sqrt(sum(np.sum((flipped[n] - m[:, :, ::-1]) ** 2) for n, m in maps.items())
+                      / sum(np.sum(m**2) for m in maps.values()))
+        flips.append(f"{set_name}: the maps of the flipped grays lie {gap:.2f} of the maps' RMS "
+                     "from the flipped maps")
+    print("\n" + "\n".join(flips))
     print(f"\n{len(SETS)} held-out sets, 112 px, the released decoder at z = 0; bytes: one image's "
           "maps (int8: and the scales, shared by all images); error: RMS of the coding's error "
           "over the maps' RMS; clipped: share of codes at ±127; change: mean difference from the "

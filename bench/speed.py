@@ -151,7 +151,8 @@ def measure_variant(model_config, base, links, work, models):
     start = time.perf_counter()
     maps = backbone_maps(backbone, base, 112)
     figures["maps_ips"] = len(base) / (time.perf_counter() - start) if maps else 0
-    figures["maps_kb"] = sum(m.codes.nbytes + m.scale.nbytes for m in maps.values()) / len(base) / 1e3
+    figures["maps_kb"] = (sum(m.codes.nbytes + m.scale.nbytes for m in maps.values())
+                          / len(base) / 1e3)
     index = {path: i for i, path in enumerate(base)}
     rows = np.array([*range(len(base)), *(index[path] for _, path in links)])
     paths = base + [link for link, _ in links]
