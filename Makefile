@@ -3,7 +3,8 @@
 #   make demo    the four scripts on the photos bundled with the dependencies (a few minutes),
 #                into demo/ alone: a user's images/, models/ and test_output/ are never touched
 #   make test    the test suite (installs Debian's chromium for the gallery's browser test)
-#   make release trains the released model from ../shared/data (hours) into pretrained/
+#   make release trains the released model from ../shared/data's three sources into pretrained/
+#                (the backbone's pass over them, then RELEASE_MINUTES of training)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,7 +16,7 @@ FIGURE_HEIGHT := 400
 FIGURE_OUTPUT := bench/runs/figure
 # real black-and-white photographs
 FIGURE_PHOTOS := camera.png coins.png clock.png grass.png
-RELEASE_MINUTES := 85
+RELEASE_MINUTES := 80
 RELEASE_WORK := bench/runs/release
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
