@@ -33,7 +33,7 @@ CACHE_FORMAT = "int8-per-channel"  # in the cache's name: a set of another forma
 class QuantizedMaps:
     """One backbone map of N images as int8 codes (N, h, w, C) and a float32 scale per channel
     (C,): half the bytes of float16, and what each image's value loses is at most half a step of
-    its channel's scale (docs/speed.md, "The map cache")."""
+    its channel's scale (docs/speed.md, "Training at scale")."""
     codes: np.ndarray
     scale: np.ndarray
 
