@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO))
 from colorizer.color import merge, rgb_to_gray  # noqa: E402
 from colorizer.config import DECODER_FILE, PRETRAINED_DIR  # noqa: E402
 from colorizer.data import CALIBRATION_IMAGES, CODE_MAX, QuantizedMaps  # noqa: E402
-from colorizer.images import open_rgb, square  # noqa: E402
+from colorizer.images import open_rgb, spread, square  # noqa: E402
 from colorizer.metrics import HUE_SECTORS, hue_rates, score_photo  # noqa: E402
 from heldout import SETS, fold, photos  # noqa: E402
 
@@ -80,7 +80,7 @@ def main():
         paths = photos(root)
         test = [p for p in paths if fold(p, root, every) == 0]
         train = [p for p in paths if fold(p, root, every) != 0]
-        calibration = train[::max(1, len(train) // CALIBRATION_IMAGES)][:CALIBRATION_IMAGES]
+        calibration = spread(train, CALIBRATION_IMAGES)
         scale = {name: QuantizedMaps.scale_for(m)
                  for name, m in read_maps(backbone, grays_of(calibration)[1]).items()}
         imgs_orig, grays = grays_of(test)

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from .color import rgb_to_chroma, rgb_to_gray
+from .images import spread
 
 # Pixels per backbone call while filling the maps' cache: 64 images at 112 px, fewer as they grow,
 # so that the pass takes the same memory at any size (the backbone reads twice the side).
@@ -155,8 +156,8 @@ def _map_reader(backbone, size):
 
 def _calibrate(backbone, paths, size):
     """{map name: the scale per channel (C,)} of the maps of CALIBRATION_IMAGES of paths, spread
-    over them (a set's photos come folder by folder)."""
-    sample = paths[::max(1, len(paths) // CALIBRATION_IMAGES)][:CALIBRATION_IMAGES]
+    over them."""
+    sample = spread(paths, CALIBRATION_IMAGES)
     read_maps, batch = _map_reader(backbone, size), max(1, MAPS_BATCH_PIXELS // size**2)
     batches = _read_images(sample, size).batch(batch).as_numpy_iterator()
     peaks = [read_maps(rgb_to_gray(rgb)) for _, rgb in batches]

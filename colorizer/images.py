@@ -192,6 +192,11 @@ def png_damage(path):
     return None
 
 
+def spread(paths, count):
+    """At most count of paths, evenly spaced over them: a set's photos come folder by folder."""
+    return paths[::max(1, len(paths) // count)][:count]
+
+
 def list_images(folder):
     """The PNG files directly in folder, sorted."""
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() == ".png" and p.is_file())

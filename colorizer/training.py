@@ -20,7 +20,7 @@ from .config import CHECKPOINT_FILE, HISTORY_CSV, MAPS_CACHE_DIR, VAE_FILE
 from .data import backbone_maps, cache_folder, make_dataset
 from .distribute import ClusterError, is_chief, make_strategy, worker_name
 from .files import inflation_problem, lock_folder
-from .images import UNREADABLE, is_crop, load_array, png_damage, training_colors
+from .images import UNREADABLE, is_crop, load_array, png_damage, spread, training_colors
 from .model import build_cvae, needs_color_statistics
 
 
@@ -132,8 +132,7 @@ def make_callbacks(settings, model_config, models_dir, strategy, train_paths, va
     callbacks.append(Checkpoint(models_dir, state))
     photos = [p for p in val_paths if not is_crop(p)]
     if len(photos) >= settings.selection_min_photos:
-        photos = photos[::max(1, len(photos) // settings.selection_photos)]
-        imgs_val = np.stack([load_array(p) for p in photos[:settings.selection_photos]])
+        imgs_val = np.stack([load_array(p) for p in spread(photos, settings.selection_photos)])
         callbacks.append(BestColorizer(models_dir, imgs_val,
                                        (BestColorizer.kept(models_dir) or [None, None])[1]))
     preview = ([p for p in val_paths or train_paths if not is_crop(p)]
