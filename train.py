@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 from colorizer import config, import_keras
-from colorizer.cli import (available_memory, fraction, hold_signals, path_option, positive_float,
-                           positive_int, run, seed_value, up_to)
+from colorizer.cli import (available_memory, fewer_malloc_arenas, fraction, hold_signals,
+                           path_option, positive_float, positive_int, run, seed_value, up_to)
 from colorizer.config import ModelConfig, RunConfig
 from colorizer.images import common_side, split_by_original, whole_pngs
 
@@ -79,6 +79,7 @@ def build_parser():
 
 
 def main():
+    fewer_malloc_arenas()  # before any thread allocates
     args = build_parser().parse_args()
     if args.strategy == "multiworker":  # from the process's start: see hold_signals
         hold_signals()
