@@ -15,9 +15,9 @@ import keras
 
 from .color import rgb_to_gray
 from .config import (CHECKPOINT_FILE, CHECKPOINT_STATE_FILE, DECODER_FILE, ENCODER_FILE,
-                     HISTORY_CSV, HISTORY_PNG, PREVIEW_PNG)
+                     HISTORY_CSV, HISTORY_PNG, KEPT_FILE, PREVIEW_PNG)
 from .distribute import any_worker, mean_over_workers
-from .figures import grid, history_rows, plot_history, preview_rows
+from .figures import grid, plot_history, preview_rows
 from .files import atomic_path, save_png, save_text
 from .inference import Colorizer
 from .metrics import first_colorization_scores
@@ -152,9 +152,10 @@ class LearningRateDecay(keras.callbacks.Callback):
 class BestColorizer(keras.callbacks.Callback):
     """After every epoch, colors fixed validation photos from z = 0, the first colorization
     test.py gives, and logs their balanced hue hits and PSNR (val_hue, val_psnr); whenever the
-    hue is the best yet, saves the encoder and decoder, so that the models folder keeps the epoch
-    that colors unseen photos best, not the last. The loss decodes the encoder's z, which saw
-    the true colors: it says little about that. Runs before CSVLogger, which writes the two."""
+    hue is the best yet, saves the encoder and decoder and records the epoch in kept.json, so
+    that the models folder keeps the epoch that colors unseen photos best, not the last. The
+    loss decodes the encoder's z, which saw the true colors: it says little about that. Runs
+    before CSVLogger, which writes the two. best: the hue a resumed run's epochs must beat."""
 
     def __init__(self, models_dir, imgs_val, best=None):
         super().__init__()
@@ -167,23 +168,23 @@ class BestColorizer(keras.callbacks.Callback):
             return
         colorizer = Colorizer(self.model.decoder)
         imgs_rgb = colorizer.colorize(self.grays, colorizer.prior_z(len(self.grays), 1))
-        hue, logs["val_psnr"] = first_colorization_scores(imgs_rgb, self.imgs_val)
-        logs["val_hue"] = hue
+        hue, psnr = first_colorization_scores(imgs_rgb, self.imgs_val)
+        logs["val_hue"], logs["val_psnr"] = hue, psnr
         if self.best is None or hue > self.best:  # a first epoch of nan hue is kept too
             self.best = hue if math.isfinite(hue) else -math.inf
             save_coders(self.model, self.models_dir)
+            save_text(json.dumps({"epoch": epoch + 1, "val_hue": self.best, "val_psnr": psnr}),
+                      self.models_dir / KEPT_FILE)
 
     @staticmethod
     def kept(models_dir):
-        """(epoch from 1, val_hue, val_psnr) of the epoch whose decoder is kept, from
-        history.csv; None before the first."""
-        path = Path(models_dir) / HISTORY_CSV
-        rows = list(zip(history_rows(path, "epoch"), history_rows(path, "val_hue"),
-                        history_rows(path, "val_psnr")))
-        if not rows:
+        """(epoch from 1, val_hue, val_psnr) of the epoch whose decoder is kept, from kept.json;
+        None before the first, or where the file is not the one this class writes."""
+        try:
+            kept = json.loads((Path(models_dir) / KEPT_FILE).read_text(encoding="utf-8"))
+            return int(kept["epoch"]), float(kept["val_hue"]), float(kept["val_psnr"])
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        epoch, hue, psnr = max(rows, key=lambda row: float(row[1]))
-        return int(epoch) + 1, float(hue), float(psnr)
 
 
 class Figures(keras.callbacks.Callback):
@@ -197,7 +198,8 @@ class Figures(keras.callbacks.Callback):
         self.samples, self.seed = samples, seed
 
     def on_epoch_end(self, epoch, logs=None):
-        plot_history(self.models_dir / HISTORY_CSV, self.models_dir / HISTORY_PNG)
+        plot_history(self.models_dir / HISTORY_CSV, self.models_dir / HISTORY_PNG,
+                     BestColorizer.kept(self.models_dir))
         colorizer = Colorizer(self.model.decoder)
         rows = preview_rows(colorizer, self.imgs_preview, colorizer.prior_z(1, self.samples,
                                                                             self.seed))

@@ -24,10 +24,13 @@ MAPS_CACHE_DIR = "backbone_maps"
 HISTORY_CSV = "history.csv"  # every epoch's losses, beside the models
 HISTORY_PNG = "history.png"
 PREVIEW_PNG = "preview.png"  # fixed validation photos: gray, samples, original
+# the epoch whose decoder is kept and its scores: a resumed run's cut-short epoch is done again
+# and its history row dropped, but a decoder it kept stays kept
+KEPT_FILE = "kept.json"
 # What train.py writes into its models folder: none of them may be a link, which a write (Keras'
 # CSV logger appends in place) or a deletion (of an old set of maps) would go through.
 MODELS_FILES = (VAE_FILE, ENCODER_FILE, DECODER_FILE, CHECKPOINT_FILE, CHECKPOINT_STATE_FILE,
-                MAPS_CACHE_DIR, HISTORY_CSV, HISTORY_PNG, PREVIEW_PNG)
+                MAPS_CACHE_DIR, HISTORY_CSV, HISTORY_PNG, PREVIEW_PNG, KEPT_FILE)
 
 # test.py's outputs: its record, per photo, of the files it wrote, and what it writes beside them
 OUTPUTS_FILE = "outputs.json"

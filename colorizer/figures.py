@@ -50,10 +50,10 @@ def history_rows(csv_path, column):
         return [r[column] for r in csv.DictReader(f) if r.get(column, "NA") not in ("NA", "", None)]
 
 
-def plot_history(csv_path, png_path):
+def plot_history(csv_path, png_path, kept=None):
     """Loss curves from Keras' CSVLogger file, training and validation, one panel per term; and
-    the first colorization of the validation photos, balanced hue hits and PSNR, its best epoch
-    marked: the one whose decoder is kept."""
+    the first colorization of the validation photos, balanced hue hits and PSNR, with kept (the
+    epoch from 1 whose decoder is kept, and its hue: BestColorizer.kept) marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,9 +73,9 @@ def plot_history(csv_path, png_path):
         ax.set_title(term.replace("_", " "))
     if hue:
         ax, psnr = axes[-1], [float(v) for v in history_rows(csv_path, "val_psnr")]
-        best = int(np.argmax(hue))
         ax.plot(epochs[:len(hue)], hue, "-", color="C2", label="balanced hue hits")
-        ax.plot(epochs[best], hue[best], "o", color="C2", label=f"kept: epoch {epochs[best]}")
+        if kept:
+            ax.plot(kept[0], kept[1], "o", color="C2", label=f"kept: epoch {kept[0]}")
         ax.set_title("validation, first colorization")
         right = ax.twinx()
         right.plot(epochs[:len(psnr)], psnr, "--", color="C3", label="PSNR (dB)")

@@ -16,7 +16,7 @@ from . import UserError
 from .backbone import backbone_model
 from .callbacks import (BestColorizer, Checkpoint, Figures, LearningRateDecay, Stopper,
                         save_coders, save_model, trim_history)
-from .config import CHECKPOINT_FILE, HISTORY_CSV, MAPS_CACHE_DIR, VAE_FILE
+from .config import CHECKPOINT_FILE, HISTORY_CSV, KEPT_FILE, MAPS_CACHE_DIR, VAE_FILE
 from .data import backbone_maps, cache_folder, make_dataset
 from .distribute import ClusterError, is_chief, make_strategy, worker_name
 from .files import inflation_problem, lock_folder
@@ -127,6 +127,8 @@ def make_callbacks(settings, model_config, models_dir, strategy, train_paths, va
     models_dir.mkdir(parents=True, exist_ok=True)
     if epochs_done:  # an epoch cut short is done again: its row goes
         trim_history(models_dir, epochs_done)
+    else:  # a new run keeps an epoch of its own, not one an earlier run kept here
+        (models_dir / KEPT_FILE).unlink(missing_ok=True)
     state = {"seed": settings.seed, "batch_size": settings.batch_size,
              "model": dataclasses.asdict(model_config)}
     callbacks.append(Checkpoint(models_dir, state))

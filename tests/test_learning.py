@@ -2,6 +2,7 @@
 the original than the gray does, with the right hues; its loss is what its settings say."""
 
 import csv
+import json
 import os
 
 import numpy as np
@@ -200,6 +201,7 @@ def test_the_decoder_kept_is_the_epoch_that_colored_the_validation_photos_best(c
         weights.append(vae.decoder.get_weights())
     best = int(np.argmax(hues))
     assert best == 1 and hues.count(hues[best]) == 1  # the epochs differ where it matters
+    assert BestColorizer.kept(tmp_path)[:2] == (best + 1, hues[best])
     kept = Colorizer.load(tmp_path / DECODER_FILE)
     assert all(np.array_equal(a, b) for a, b in zip(kept.decoder.get_weights(), weights[best]))
     out = kept.colorize(keeper.grays, kept.prior_z(len(imgs_val), 1))
@@ -234,3 +236,40 @@ def test_an_epoch_is_chosen_only_on_enough_validation_photos(color_photos, tmp_p
         assert len(keepers) == chooses
         training.save_models(vae, models, callbacks)  # the chosen decoder is left as it was
         assert (models / VAE_FILE).is_file() and (models / DECODER_FILE).is_file() != chooses
+
+
+def test_a_new_run_keeps_its_own_epoch_and_a_resumed_one_the_best_of_both(tmp_path):
+    """An earlier run's choice must not outlive it: a new run into the same folder starts
+    afresh, while a resumed run's epochs must beat the epoch kept before, even where that epoch
+    was cut short and its row of history.csv dropped to be done again."""
+    import tensorflow as tf
+
+    from colorizer import training
+    from colorizer.callbacks import BestColorizer
+    from colorizer.config import HISTORY_CSV, KEPT_FILE
+
+    model_config = ModelConfig(size=32, width=4, latent_dim=4, backbone="none", rebalance_mix=1)
+    settings = RunConfig()
+    paths = []
+    for i in range(settings.selection_min_photos):
+        paths.append(tmp_path / "images" / f"photo{i}.png")
+        paths[-1].parent.mkdir(exist_ok=True)
+        Image.fromarray(np.full((32, 32, 3), (i * 7, 100, 200 - i), np.uint8)).save(paths[-1])
+    models = tmp_path / "models"
+    models.mkdir()
+    # an earlier run: two epochs done, the third cut short with the best hue, its decoder kept
+    (models / HISTORY_CSV).write_text("epoch,loss,val_hue,val_psnr\n0,9,0.3,20\n1,8,0.4,21\n"
+                                      "2,7,0.5,22\n")
+    (models / KEPT_FILE).write_text(json.dumps({"epoch": 3, "val_hue": 0.5, "val_psnr": 22}))
+    strategy = tf.distribute.get_strategy()
+
+    def keeper(epochs_done):
+        _, callbacks = training.make_callbacks(settings, model_config, models, strategy, paths,
+                                               paths, epochs_done)
+        return next(c for c in callbacks if isinstance(c, BestColorizer))
+
+    resumed = keeper(epochs_done=2)
+    assert resumed.best == 0.5 and BestColorizer.kept(models) == (3, 0.5, 22.0)
+    assert "2,7" not in (models / HISTORY_CSV).read_text()  # the cut-short epoch is done again
+    assert keeper(epochs_done=0).best is None
+    assert BestColorizer.kept(models) is None and not (models / KEPT_FILE).exists()
