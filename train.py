@@ -237,7 +237,8 @@ def report(history, stopper, minutes, worker, kept, args):
     stopped = " (stopped by --max-minutes)" if stopper.reason == "time" else ""
     saved = f"saved to {models_dir}/" if worker is None else f"{worker}: the chief saves the models"
     complete = len(history.epoch) - stopper.cut_short
-    epochs = f"{complete} epochs" + (" and part of one" if stopper.cut_short else "")
+    epochs = (f"{complete} epoch{'' if complete == 1 else 's'}"
+              + (" and part of one" if stopper.cut_short else ""))
     print(f"train.py: trained {epochs}{stopped} in {minutes:.1f} min, "
           f"loss {last['loss']:.1f} (reconstruction {last['reconstruction_loss']:.1f}, "
           f"KL {last['kl_loss']:.1f}){val}; {saved}")

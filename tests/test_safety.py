@@ -297,7 +297,7 @@ def test_long_names_and_damaged_pngs_are_skipped_by_name(color_photos, tmp_path)
     train = run_script("train.py", *TINY, *NO_BACKBONE, cwd=tmp_path)
     (line,) = stderr_lines(train)
     assert line.startswith("train.py: skipped images/p5.png: damaged (")
-    assert "trained 1 epochs" in train.stdout
+    assert "trained 1 epoch " in train.stdout
 
 
 def test_train_options_and_settings_a_user_gets_wrong_are_one_line(tmp_path, color_photos):
