@@ -140,17 +140,13 @@ def photo_name(relative_path):
 
 
 def corner_crops(img):
-    """The augment crops of a photo: one from each corner, resized back to a square of its side,
-    those of the right-hand corners mirrored. Each photo is then also seen the other way round:
-    the backbone's maps of a mirrored gray are not its maps mirrored, so flips drawn at random
-    while training would need a second set of cached maps, where these cost none."""
+    """The augment crops of a photo: one from each corner, resized back to a square of its side."""
     width, height = img.size
     side = min(width, height)
     crop = round(side * CROP_FRACTION)
     corners = [(0, 0), (width - crop, 0), (0, height - crop), (width - crop, height - crop)]
-    crops = [img.crop((x, y, x + crop, y + crop)).resize((side, side), Image.Resampling.BICUBIC)
-             for x, y in corners]
-    return [ImageOps.mirror(c) if x else c for c, (x, _) in zip(crops, corners)]
+    return [img.crop((x, y, x + crop, y + crop)).resize((side, side), Image.Resampling.BICUBIC)
+            for x, y in corners]
 
 
 def crop_name(original_path, index):
