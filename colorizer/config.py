@@ -142,8 +142,6 @@ class RunConfig:
     # --max-minutes): at a constant 1e-3 the last epoch was rarely the best (docs/quality.md).
     learning_rate: float = 1e-3
     final_learning_rate: float = 1e-4
-    # decoupled from the gradient (Loshchilov and Hutter), scaled by the learning rate; 0: none
-    weight_decay: float = 0.0
     val_fraction: float = 0.1  # share of original photos (with their crops) held out
     color_stats_photos: int = 2000  # training images whose colors tell how common each color is
     preview_photos: int = 4  # validation photos shown in models/preview.png after every epoch

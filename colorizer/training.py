@@ -59,8 +59,7 @@ def new_model(model_config, settings, train_paths, strategy, models_dir):
             stop_unreadable(err, train_paths, models_dir)
     with strategy.scope():
         vae = build_cvae(model_config, settings.seed, chroma)
-        vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate,
-                                                    weight_decay=settings.weight_decay or None))
+        vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
     return vae
 
 
