@@ -45,9 +45,6 @@ def build_parser():
     p.add_argument("--batch-size", type=up_to(positive_int, 4096),
                    help=f"default {RUN_DEFAULTS.batch_size}")
     p.add_argument("--seed", type=seed_value, help=f"default {RUN_DEFAULTS.seed}")
-    p.add_argument("--ema-momentum", type=fraction,
-                   help="keep an exponential moving average of the weights with this momentum "
-                        "and validate, choose and save it; default none")
     p.add_argument("--latent-dim", type=up_to(positive_int, 1024),
                    help=f"size of z; default {MODEL_DEFAULTS.latent_dim}")
     p.add_argument("--width", type=up_to(positive_int, 512),
@@ -170,8 +167,7 @@ def given(args, names):
 
 def new_settings(args, size):
     """(run settings, model settings, 0 epochs done) from the options and the defaults."""
-    settings = RunConfig(**{**given(args, ["batch_size", "seed", "ema_momentum"]),
-                            "epochs": args.epochs})
+    settings = RunConfig(**{**given(args, ["batch_size", "seed"]), "epochs": args.epochs})
     try:
         return settings, ModelConfig(size=size, **given(args, ModelConfig.fields())), 0
     except ValueError as err:  # options that do not go together

@@ -142,9 +142,6 @@ class RunConfig:
     # --max-minutes): at a constant 1e-3 the last epoch was rarely the best (docs/quality.md).
     learning_rate: float = 1e-3
     final_learning_rate: float = 1e-4
-    # the weights validated, chosen and saved each epoch are an exponential moving average of
-    # the steps' (Polyak averaging), over about 1 / (1 - this) steps; 0: the steps' own
-    ema_momentum: float = 0.0
     val_fraction: float = 0.1  # share of original photos (with their crops) held out
     color_stats_photos: int = 2000  # training images whose colors tell how common each color is
     preview_photos: int = 4  # validation photos shown in models/preview.png after every epoch

@@ -59,9 +59,7 @@ def new_model(model_config, settings, train_paths, strategy, models_dir):
             stop_unreadable(err, train_paths, models_dir)
     with strategy.scope():
         vae = build_cvae(model_config, settings.seed, chroma)
-        vae.compile(optimizer=keras.optimizers.Adam(
-            settings.learning_rate, use_ema=settings.ema_momentum > 0,
-            ema_momentum=settings.ema_momentum or 0.99))
+        vae.compile(optimizer=keras.optimizers.Adam(settings.learning_rate))
     return vae
 
 
@@ -134,8 +132,6 @@ def make_callbacks(settings, model_config, models_dir, strategy, train_paths, va
     state = {"seed": settings.seed, "batch_size": settings.batch_size,
              "model": dataclasses.asdict(model_config)}
     callbacks.append(Checkpoint(models_dir, state))
-    if settings.ema_momentum:  # after the checkpoint, which keeps the steps' weights to resume
-        callbacks.append(keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     photos = [p for p in val_paths if not is_crop(p)]
     if len(photos) >= settings.selection_min_photos:
         imgs_val = np.stack([load_array(p) for p in spread(photos, settings.selection_photos)])
